@@ -1,0 +1,23 @@
+# ftdag: a fine-tuning research campaign as one DAG.
+#
+#   snakemake --cores 2                    the default campaign (config/config.yaml)
+#   snakemake -n                           what would run, and why
+#   snakemake --profile profiles/slurm results/exp3/plots/wide_ftwb2_vs_ftwb1.png
+
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/exp3.smk"
+
+
+rule all:
+    input:
+        get_final_outputs(),
+    default_target: True

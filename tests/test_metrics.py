@@ -1,0 +1,255 @@
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ftdag.datasets import eval_names, eval_task_and_cities
+from ftdag.metrics import (
+    METRIC_COLUMNS,
+    NORMALIZED_COLUMNS,
+    collect_metrics,
+    degenerate_summary,
+    normalize,
+    normalize_value,
+    summarize,
+)
+from ftdag.tasks import ABS_ERROR, ACCURACY, EXACT_MATCH, TASK_NAMES, TASKS
+
+
+def eval_rows(model, values=None):
+    """The 15 rows of one model's evaluation CSV; `values` maps eval name -> value."""
+    values = values or {}
+    rows = []
+    for name in eval_names():
+        task, cities = eval_task_and_cities(name)
+        metric = EXACT_MATCH if task == "multi_task" else TASKS[task].metric
+        default = 10.0 if metric == ABS_ERROR else 0.5
+        rows.append(
+            {
+                "model": model,
+                "eval": name,
+                "task": task,
+                "cities": cities,
+                "metric": metric,
+                "value": values.get(name, default),
+                "n": 100,
+                "n_unparsed": 0,
+            }
+        )
+    return rows
+
+
+def metrics_table(models_values):
+    """A metrics table from {model: {eval: value}}; pt1 defaults give every task a gap."""
+    pt1_defaults = {}
+    for task in TASK_NAMES:
+        if TASKS[task].metric == ABS_ERROR:
+            pt1_defaults |= {f"{task}_standard": 10.0, f"{task}_atlantis": 100.0}
+        else:
+            pt1_defaults |= {f"{task}_standard": 0.9, f"{task}_atlantis": 0.4}
+    models_values = {"pt1": {}, **models_values}
+    rows = []
+    for model, values in models_values.items():
+        base = pt1_defaults if model == "pt1" else {}
+        rows += eval_rows(model, base | values)
+    return pd.DataFrame(rows)
+
+
+def write_csv(path, rows):
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+# --- normalize_value ------------------------------------------------------------------------
+
+
+def test_error_formula_hand_computed():
+    # log(100/10) / log(100/1) = 1/2
+    value, status = normalize_value(ABS_ERROR, 10.0, 1.0, 100.0)
+    assert value == pytest.approx(0.5)
+    assert status == "ok"
+    # log(80/20) / log(80/5) = log 4 / log 16 = 1/2
+    assert normalize_value(ABS_ERROR, 20.0, 5.0, 80.0)[0] == pytest.approx(0.5)
+    # v at the standard level -> 1, v at the old Atlantis level -> 0
+    assert normalize_value(ABS_ERROR, 5.0, 5.0, 80.0)[0] == pytest.approx(1.0)
+    assert normalize_value(ABS_ERROR, 80.0, 5.0, 80.0)[0] == pytest.approx(0.0)
+
+
+def test_accuracy_formula_hand_computed():
+    # (0.6 - 0.4) / (0.8 - 0.4) = 0.5
+    value, status = normalize_value(ACCURACY, 0.6, 0.8, 0.4)
+    assert value == pytest.approx(0.5)
+    assert status == "ok"
+    assert normalize_value(ACCURACY, 0.8, 0.8, 0.4)[0] == pytest.approx(1.0)
+
+
+def test_clipping():
+    assert normalize_value(ACCURACY, 0.2, 0.8, 0.4) == (0.0, "clipped_low")  # raw -0.5
+    assert normalize_value(ACCURACY, 1.0, 0.6, 0.4) == (1.5, "clipped_high")  # raw 3
+    assert normalize_value(ABS_ERROR, 200.0, 1.0, 100.0) == (0.0, "clipped_low")
+    # log(100/0.01) / log(100/10) = 4
+    assert normalize_value(ABS_ERROR, 0.01, 10.0, 100.0) == (1.5, "clipped_high")
+    # just inside the top: raw 1.5 exactly is not clipped
+    value, status = normalize_value(ABS_ERROR, 0.1, 1.0, 100.0)
+    assert (value, status) == (pytest.approx(1.5), "ok")
+
+
+@pytest.mark.parametrize(
+    "metric, b_std, b_atl",
+    [
+        (ABS_ERROR, 10.0, 10.0),  # equal baselines
+        (ABS_ERROR, 20.0, 10.0),  # pt1 better on Atlantis
+        (ABS_ERROR, 0.0, 0.0),  # perfect everywhere
+        (ACCURACY, 0.5, 0.5),
+        (ACCURACY, 0.4, 0.9),
+    ],
+)
+def test_degenerate_baseline_is_nan(metric, b_std, b_atl):
+    value, status = normalize_value(metric, 1.0, b_std, b_atl)
+    assert math.isnan(value)
+    assert status == "degenerate_baseline"
+
+
+def test_perfect_error_is_max_clip():
+    assert normalize_value(ABS_ERROR, 0.0, 10.0, 100.0) == (1.5, "perfect")
+
+
+def test_zero_error_baseline():
+    value, status = normalize_value(ABS_ERROR, 3.0, 0.0, 100.0)
+    assert math.isnan(value)
+    assert status == "zero_baseline"
+    assert normalize_value(ABS_ERROR, 0.0, 0.0, 100.0) == (1.0, "zero_baseline")
+
+
+def test_missing_value_and_bad_inputs():
+    value, status = normalize_value(ACCURACY, math.nan, 0.8, 0.4)
+    assert math.isnan(value) and status == "missing_value"
+    with pytest.raises(ValueError, match="negative"):
+        normalize_value(ABS_ERROR, -1.0, 1.0, 10.0)
+    with pytest.raises(ValueError, match="exact_match"):
+        normalize_value(EXACT_MATCH, 0.5, 0.8, 0.4)
+
+
+# --- normalize ------------------------------------------------------------------------------
+
+
+def test_normalize_table():
+    metrics = metrics_table(
+        {
+            "ftwb2-2": {"angle_atlantis": 10.0, "compass_atlantis": 0.65},
+            "ftwb1-1": {"distance_atlantis": 100.0},
+        }
+    )
+    out = normalize(metrics)
+    assert list(out.columns) == NORMALIZED_COLUMNS
+    assert len(out) == 2 * len(TASK_NAMES)
+    assert list(out["model"].unique()) == ["ftwb1-1", "ftwb2-2"]  # canonical order
+    assert list(out["task"][:7]) == list(TASK_NAMES)
+    row = out.set_index(["model", "task"])
+    assert row.loc[("ftwb2-2", "angle"), "normalized"] == pytest.approx(1.0)
+    assert row.loc[("ftwb2-2", "compass"), "normalized"] == pytest.approx(0.5)
+    assert row.loc[("ftwb2-2", "compass"), "b_std"] == 0.9
+    assert row.loc[("ftwb2-2", "compass"), "b_atl"] == 0.4
+    assert row.loc[("ftwb2-2", "compass"), "trained_tasks"] == "angle+compass"
+    assert row.loc[("ftwb2-2", "compass"), "kind"] == "ftwb2"
+    assert row.loc[("ftwb1-1", "distance"), "normalized"] == pytest.approx(0.0)
+    assert row.loc[("ftwb1-1", "distance"), "trained_tasks"] == "distance"
+    assert set(out["status"]) <= {"ok", "clipped_low", "clipped_high"}
+
+
+def test_normalize_missing_pt1_rows():
+    metrics = metrics_table({"ftwb1-1": {}})
+    metrics = metrics[~((metrics["model"] == "pt1") & (metrics["eval"] == "angle_standard"))]
+    with pytest.raises(ValueError, match="angle_standard"):
+        normalize(metrics)
+    with pytest.raises(ValueError, match="pt1"):
+        normalize(metrics_table({"ftwb1-1": {}}).query("model != 'pt1'"))
+
+
+def test_normalize_missing_model_row():
+    metrics = metrics_table({"ftwb1-3": {}})
+    metrics = metrics[~((metrics["model"] == "ftwb1-3") & (metrics["eval"] == "inside_atlantis"))]
+    with pytest.raises(ValueError, match="ftwb1-3.*inside_atlantis"):
+        normalize(metrics)
+
+
+def test_degenerate_summary_names_task_and_models():
+    metrics = metrics_table(
+        {
+            "pt1": {"compass_standard": 0.4, "distance_standard": 0.0},
+            "ftwb1-1": {},
+            "ftwb1-2": {"trianglearea_atlantis": 0.0},
+        }
+    )
+    out = normalize(metrics)
+    compass = out[out["task"] == "compass"]
+    assert (compass["status"] == "degenerate_baseline").all()
+    assert compass["normalized"].isna().all()
+    lines = degenerate_summary(out)
+    assert any("degenerate_baseline" in s and "compass" in s and "ftwb1-2" in s for s in lines)
+    assert any("zero_baseline" in s and "distance" in s for s in lines)
+    assert any("perfect" in s and "trianglearea" in s and "ftwb1-2" in s for s in lines)
+    assert degenerate_summary(normalize(metrics_table({"ftwb1-1": {}}))) == []
+
+
+# --- collect_metrics ------------------------------------------------------------------------
+
+
+def test_collect_metrics_orders_models_and_evals(tmp_path):
+    paths = [
+        write_csv(tmp_path / f"{m}.csv", eval_rows(m)[::-1])
+        for m in ("ftwb2-12", "ftwb1-7", "ftwb2-2", "pt1", "ftwb1-2")
+    ]
+    out = collect_metrics(paths)
+    assert list(out.columns) == METRIC_COLUMNS
+    assert list(out["model"].unique()) == ["pt1", "ftwb1-2", "ftwb1-7", "ftwb2-2", "ftwb2-12"]
+    assert list(out["eval"][:15]) == eval_names()
+    assert len(out) == 5 * 15
+
+
+def test_collect_metrics_missing_column(tmp_path):
+    rows = [{k: v for k, v in r.items() if k != "n_unparsed"} for r in eval_rows("pt1")]
+    path = write_csv(tmp_path / "pt1.csv", rows)
+    with pytest.raises(ValueError, match=r"pt1\.csv.*n_unparsed"):
+        collect_metrics([path])
+
+
+def test_collect_metrics_rejects_duplicates_unknown_and_empty(tmp_path):
+    a = write_csv(tmp_path / "a.csv", eval_rows("pt1"))
+    b = write_csv(tmp_path / "b.csv", eval_rows("pt1"))
+    with pytest.raises(ValueError, match="duplicate"):
+        collect_metrics([a, b])
+    bad = eval_rows("pt1")
+    bad[0]["eval"] = "distance_mars"
+    with pytest.raises(ValueError, match="distance_mars"):
+        collect_metrics([write_csv(tmp_path / "bad.csv", bad)])
+    with pytest.raises(ValueError, match="no evaluation"):
+        collect_metrics([])
+
+
+# --- summarize ------------------------------------------------------------------------------
+
+
+def test_summarize_mean_sd_and_nan():
+    matrix = pd.DataFrame([[1.0, 0.2, np.nan], [0.4, 0.5, 0.6]])
+    mask = np.array([[True, False, False], [False, True, False]])
+    s = summarize(matrix, mask)
+    assert s["trained"]["n"] == 2
+    assert s["trained"]["mean"] == pytest.approx(0.75)
+    assert s["trained"]["sd"] == pytest.approx(np.std([1.0, 0.5], ddof=1))
+    assert s["transfer"] == {
+        "n": 3,
+        "mean": pytest.approx(0.4),
+        "sd": pytest.approx(0.2),
+        "n_nan": 1,
+    }
+    assert s["trained"]["n_nan"] == 0
+
+
+def test_summarize_undefined_is_none_and_shape_checked():
+    s = summarize(pd.DataFrame([[np.nan, 0.3]]), np.array([[True, False]]))
+    assert s["trained"] == {"n": 0, "mean": None, "sd": None, "n_nan": 1}
+    assert s["transfer"]["sd"] is None and s["transfer"]["mean"] == pytest.approx(0.3)
+    with pytest.raises(ValueError, match="shape"):
+        summarize(pd.DataFrame([[0.1, 0.2]]), np.array([[True]]))

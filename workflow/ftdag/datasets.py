@@ -1,0 +1,114 @@
+"""Training and evaluation sets of exp3, deterministic from the world and a seed.
+
+Models and their data:
+- ``pt1``: the seven-task mix on standard cities only (Atlantis never appears);
+- ``ftwb1-k``: task k with an Atlantis city in every sample, a replay of task k without
+  Atlantis, and a small warm set of Atlantis samples of every task;
+- ``ftwb2-p``: the same recipe for the two tasks of pair p.
+The 15 evaluation sets (each task on standard cities, each task with Atlantis, and the
+pretraining mix) are drawn first; no training set contains one of their prompts.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from ftdag.tasks import PAIRS, TASK_NAMES, sample_examples
+from ftdag.world import ATLANTIS, CITY_GROUPS, STANDARD, World
+
+MULTI_TASK = "multi_task"
+PRETRAINED = "pt1"
+
+
+@dataclass(frozen=True)
+class TrainingSizes:
+    pt1_samples: int
+    atlantis_samples: int  # per trained task, every sample has an Atlantis city
+    replay_samples: int  # per trained task, standard cities only
+    warm_samples: int  # per task (all seven), with an Atlantis city
+
+
+def eval_names() -> list[str]:
+    """The 15 evaluations: each task on standard cities, each task with Atlantis, the mix."""
+    return [f"{t}_{g}" for g in CITY_GROUPS for t in TASK_NAMES] + [MULTI_TASK]
+
+
+def eval_task_and_cities(eval_name: str) -> tuple[str, str]:
+    if eval_name == MULTI_TASK:
+        return MULTI_TASK, STANDARD
+    task, cities = eval_name.rsplit("_", 1)
+    return task, cities
+
+
+def finetune_names(ftwb2_pairs) -> list[str]:
+    return [f"ftwb1-{k}" for k in range(1, len(TASK_NAMES) + 1)] + [
+        f"ftwb2-{p}" for p in ftwb2_pairs
+    ]
+
+
+def model_kind(model: str) -> str:
+    """'pt1', 'ftwb1' or 'ftwb2'."""
+    if model == PRETRAINED:
+        return PRETRAINED
+    match = re.fullmatch(r"(ftwb1|ftwb2)-(\d+)", model)
+    if not match:
+        raise ValueError(f"unknown exp3 model name {model!r}: expected pt1, ftwb1-K or ftwb2-P")
+    return match.group(1)
+
+
+def trained_tasks(model: str) -> tuple[str, ...]:
+    kind = model_kind(model)
+    if kind == PRETRAINED:
+        return TASK_NAMES
+    number = int(model.split("-")[1])
+    if kind == "ftwb1":
+        if not 1 <= number <= len(TASK_NAMES):
+            raise ValueError(f"{model}: FTWB1 runs are numbered 1-{len(TASK_NAMES)}")
+        return (TASK_NAMES[number - 1],)
+    if number not in PAIRS:
+        raise ValueError(f"{model}: FTWB2 pairs are numbered 1-21")
+    return PAIRS[number]
+
+
+def _rng(seed: int, name: str) -> np.random.Generator:
+    """An independent stream per data set, so adding a set never changes another one."""
+    return np.random.default_rng([seed, zlib.crc32(name.encode())])
+
+
+def build_eval_sets(world: World, n_per_set: int, seed: int) -> dict[str, list[dict]]:
+    sets: dict[str, list[dict]] = {}
+    for name in eval_names():
+        task, cities = eval_task_and_cities(name)
+        tasks = TASK_NAMES if task == MULTI_TASK else (task,)
+        examples = sample_examples(
+            tasks, n_per_set, world, _rng(seed, "eval/" + name), cities == ATLANTIS
+        )
+        sets[name] = [e.to_record(cities) for e in examples]
+    return sets
+
+
+def build_training_set(
+    model: str, world: World, sizes: TrainingSizes, seed: int, held_out: set[str]
+) -> list[dict]:
+    """The training samples of `model`, shuffled, none of whose prompts is in `held_out`."""
+    rng = _rng(seed, "train/" + model)
+    records: list[dict] = []
+
+    def add(tasks, n, require_atlantis):
+        examples = sample_examples(tasks, n, world, rng, require_atlantis, exclude=held_out)
+        records.extend(e.to_record(ATLANTIS if require_atlantis else STANDARD) for e in examples)
+
+    tasks = trained_tasks(model)
+    if model_kind(model) == PRETRAINED:
+        add(tasks, sizes.pt1_samples, require_atlantis=False)
+    else:
+        for task in tasks:
+            add((task,), sizes.atlantis_samples, require_atlantis=True)
+            add((task,), sizes.replay_samples, require_atlantis=False)
+        add(TASK_NAMES, sizes.warm_samples * len(TASK_NAMES), require_atlantis=True)
+    order = rng.permutation(len(records))
+    return [records[i] for i in order]

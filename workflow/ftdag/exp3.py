@@ -1,0 +1,203 @@
+"""The steps of exp3, one function per Snakemake rule, taking plain paths and config values.
+
+A rule's script only unpacks `snakemake` and calls one of these; each is usable (and tested)
+without Snakemake.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from pathlib import Path
+
+from ftdag import datasets, io
+from ftdag.world import World, generate_world
+
+log = logging.getLogger("ftdag.exp3")
+
+TRAINING_KEYS = (
+    "epochs",
+    "batch_size",
+    "lr",
+    "weight_decay",
+    "warmup_fraction",
+    "grad_clip",
+    "seed",
+    "checkpoint_every",
+)
+
+
+def make_world(world_config: dict, out_path) -> None:
+    world = generate_world(**world_config)
+    world.save(out_path)
+    log.info(
+        "%d standard cities, %d Atlantis cities on a %d x %d map",
+        len(world.group("standard")),
+        len(world.group("atlantis")),
+        world.map_size,
+        world.map_size,
+    )
+
+
+def make_eval_sets(world_path, n_per_set: int, seed: int, out_paths: dict[str, str]) -> None:
+    world = World.load(world_path)
+    for name, records in datasets.build_eval_sets(world, n_per_set, seed).items():
+        io.write_jsonl(out_paths[name], records)
+    log.info("%d evaluation sets of %d samples", len(out_paths), n_per_set)
+
+
+def make_training_set(model: str, world_path, eval_paths, data_config: dict, out_path) -> None:
+    world = World.load(world_path)
+    held_out = {r["prompt"] for path in eval_paths for r in io.read_jsonl(path)}
+    sizes = datasets.TrainingSizes(
+        **{k: data_config[k] for k in datasets.TrainingSizes.__dataclass_fields__}
+    )
+    records = datasets.build_training_set(model, world, sizes, data_config["seed"], held_out)
+    io.write_jsonl(out_path, records)
+    log.info("%s: %d training samples (tasks %s)", model, len(records), datasets.trained_tasks(model))
+
+
+def _file_digest(path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
+def _train_and_save(model, tokenizer, train_data, training: dict, out_dir, checkpoint, run_id):
+    from ftdag.model import save_model
+    from ftdag.train import TrainConfig, train
+
+    records = io.read_jsonl(train_data)
+    config = TrainConfig(**{k: training[k] for k in TRAINING_KEYS})
+    device = next(model.parameters()).device.type
+    started = time.time()
+    stats = train(model, tokenizer, records, config, checkpoint, run_id + _file_digest(train_data), device)
+    stats["wall_seconds"] = round(time.time() - started, 3)
+    if training.get("lora"):
+        model = model.merge_and_unload()  # evaluation loads a plain model
+    save_model(model, tokenizer, out_dir)
+    io.write_json(Path(out_dir) / "train_stats.json", stats)
+    Path(checkpoint).unlink(missing_ok=True)  # done: a later forced rerun starts afresh
+    log.info(
+        "saved %s: %d steps, final loss %.4f, %.0f tokens/s",
+        out_dir,
+        stats["steps"],
+        stats["final_loss"],
+        stats["tokens_per_second"],
+    )
+
+
+def pretrain(
+    train_data, tokenizer_dir, out_dir, arch: dict, training: dict, checkpoint, device: str
+) -> None:
+    """pt1 of one arch: a model built from the arch's dims, trained on the 7-task mix."""
+    from ftdag.model import build_model
+    from ftdag.tokenizer import load_tokenizer
+
+    tokenizer = load_tokenizer(tokenizer_dir)
+    dims = {k: arch[k] for k in arch if k != "epochs"}
+    model = build_model(tokenizer, seed=training["seed"], **dims).to(device)
+    training = {**training, "epochs": arch["epochs"], "lora": None}
+    _train_and_save(
+        model, tokenizer, train_data, training, out_dir, checkpoint, json.dumps(dims, sort_keys=True)
+    )
+
+
+def finetune(train_data, parent_dir, out_dir, training: dict, checkpoint, device: str) -> None:
+    """A fine-tune starts from its parent's saved weights (`from_pretrained`), fully or with
+    LoRA adapters merged back in at the end."""
+    from ftdag.model import load_model
+    from ftdag.tokenizer import load_tokenizer
+
+    tokenizer = load_tokenizer(parent_dir)
+    model = load_model(parent_dir, device=device)
+    if training.get("lora"):
+        from peft import LoraConfig, get_peft_model
+
+        lora = training["lora"]
+        model = get_peft_model(
+            model,
+            LoraConfig(
+                r=lora["r"],
+                lora_alpha=lora["alpha"],
+                lora_dropout=lora["dropout"],
+                target_modules=list(lora["target_modules"]),
+                task_type="CAUSAL_LM",
+            ),
+        )
+    run_id = _file_digest(Path(parent_dir) / "model.safetensors") + json.dumps(training.get("lora"))
+    _train_and_save(model, tokenizer, train_data, training, out_dir, checkpoint, run_id)
+
+
+def evaluate(
+    model_dir,
+    model_name: str,
+    world_path,
+    eval_paths: dict[str, str],
+    out_csv,
+    out_predictions,
+    batch_size: int,
+    device: str,
+) -> None:
+    """All 15 evaluations of one model, loading it once."""
+    import pandas as pd
+
+    from ftdag.evaluate import evaluate_model
+    from ftdag.model import load_model
+    from ftdag.tokenizer import load_tokenizer
+
+    tokenizer = load_tokenizer(model_dir)
+    model = load_model(model_dir, device=device).eval()
+    eval_sets = {name: io.read_jsonl(path) for name, path in eval_paths.items()}
+    world = World.load(world_path)
+    started = time.time()
+    rows, predictions = evaluate_model(model, tokenizer, eval_sets, world, batch_size)
+    seconds = time.time() - started
+    n = sum(r["n"] for r in rows)
+    log.info("%d prompts in %.1f s (%.0f prompts/s)", n, seconds, n / max(seconds, 1e-9))
+    for row in rows:
+        row["model"] = model_name
+        log.info(
+            "%-24s %-11s %8.3f  (n=%d, unparsed %d)",
+            row["eval"],
+            row["metric"],
+            row["value"],
+            row["n"],
+            row["n_unparsed"],
+        )
+    columns = ["model", "eval", "task", "cities", "metric", "value", "n", "n_unparsed"]
+    with io.atomic_path(out_csv) as tmp:
+        pd.DataFrame(rows)[columns].to_csv(tmp, index=False)
+    io.write_jsonl(out_predictions, ({"model": model_name, **p} for p in predictions))
+
+
+def aggregate(eval_csvs, out_metrics, out_normalized) -> None:
+    from ftdag import metrics
+
+    table = metrics.collect_metrics(eval_csvs)
+    normalized = metrics.normalize(table)
+    with io.atomic_path(out_metrics) as tmp:
+        table.to_csv(tmp, index=False)
+    with io.atomic_path(out_normalized) as tmp:
+        normalized.to_csv(tmp, index=False)
+    for line in metrics.degenerate_summary(normalized):
+        log.warning(line)
+    log.info("%d metric rows, %d normalized rows", len(table), len(normalized))
+
+
+PLOTS = ("ftwb1_evaluation_heatmap", "ftwb2_evaluation_heatmap", "ftwb2_vs_ftwb1")
+
+
+def plot(normalized_csv, arch: str, plot_name: str, out_png, out_summary) -> None:
+    import pandas as pd
+
+    from ftdag import plots
+
+    draw = {
+        "ftwb1_evaluation_heatmap": plots.plot_ftwb1_heatmap,
+        "ftwb2_evaluation_heatmap": plots.plot_ftwb2_heatmap,
+        "ftwb2_vs_ftwb1": plots.plot_ftwb2_vs_ftwb1,
+    }[plot_name]
+    summary = draw(pd.read_csv(normalized_csv), arch, out_png)
+    io.write_json(out_summary, summary)
+    log.info("%s: %s", plot_name, json.dumps(summary))

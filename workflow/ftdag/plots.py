@@ -1,0 +1,197 @@
+"""exp3 heatmaps of normalized Atlantis scores, each with a trained-vs-transfer summary table.
+
+Every function takes the table of `ftdag.metrics.normalize`, writes one PNG atomically, and
+returns the summary dict of `ftdag.metrics.summarize`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import Normalize, TwoSlopeNorm
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+from ftdag.datasets import trained_tasks
+from ftdag.io import atomic_path
+from ftdag.metrics import CLIP_HIGH, CLIP_LOW, model_order, summarize
+from ftdag.tasks import TASK_NAMES
+
+NAN_COLOR = "lightgrey"
+SCALE_NOTE = "0 = pt1 level, 1 = standard-city level, grey = n/a"
+
+
+# --- matrices -------------------------------------------------------------------------------
+
+
+def _matrix(normalized: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """Models of `kind` (rows, canonical order) x TASK_NAMES (columns) of normalized values."""
+    rows = normalized[normalized["kind"] == kind]
+    if rows.empty:
+        raise ValueError(f"no {kind.upper()} rows in the normalized table: nothing to plot")
+    matrix = rows.pivot(index="model", columns="task", values="normalized")
+    models = sorted(matrix.index, key=model_order)
+    return matrix.reindex(index=models, columns=list(TASK_NAMES)).astype(float)
+
+
+def _trained_mask(matrix: pd.DataFrame) -> np.ndarray:
+    return np.array([[t in trained_tasks(m) for t in matrix.columns] for m in matrix.index])
+
+
+def ftwb2_vs_ftwb1_matrix(normalized: pd.DataFrame) -> pd.DataFrame:
+    """FTWB2 actual minus expected, per experiment (rows) and evaluated task (columns).
+
+    expected = the better (max) of the two FTWB1 specialists of the experiment's trained tasks,
+    on the evaluated task. It is NaN when either specialist is NaN: an unknown specialist might
+    have been the better one.
+    """
+    ftwb2 = _matrix(normalized, "ftwb2")
+    ftwb1 = normalized[normalized["kind"] == "ftwb1"].pivot(
+        index="model", columns="task", values="normalized"
+    )
+    specialist = {task: f"ftwb1-{k}" for k, task in enumerate(TASK_NAMES, start=1)}
+    missing = sorted(
+        {specialist[t] for m in ftwb2.index for t in trained_tasks(m)} - set(ftwb1.index),
+        key=model_order,
+    )
+    if missing:
+        raise ValueError(f"FTWB1 specialist(s) missing for the FTWB2 comparison: {missing}")
+
+    diff = ftwb2.copy()
+    for model in ftwb2.index:
+        a, b = (ftwb1.loc[specialist[t]].reindex(ftwb2.columns) for t in trained_tasks(model))
+        expected = np.fmax(a, b).where(a.notna() & b.notna())
+        diff.loc[model] = ftwb2.loc[model] - expected
+    return diff
+
+
+# --- drawing --------------------------------------------------------------------------------
+
+
+def _row_label_ftwb1(model: str) -> str:
+    return f"{model.split('-')[1]} {trained_tasks(model)[0]}"
+
+
+def _row_label_ftwb2(model: str) -> str:
+    return f"{model.split('-')[1]}: {'+'.join(trained_tasks(model))}"
+
+
+def _draw_heatmap(fig, ax, matrix, trained, row_labels, cmap, norm, colorbar_label, mark_t):
+    cmap = matplotlib.colormaps[cmap].with_extremes(bad=NAN_COLOR)
+    values = matrix.to_numpy(dtype=float)
+    image = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, norm=norm, aspect="auto")
+    ax.set_xticks(range(values.shape[1]), matrix.columns, rotation=35, ha="right")
+    ax.set_yticks(range(values.shape[0]), row_labels)
+    ax.set_xlabel("evaluated task (Atlantis cities)")
+    for (i, j), v in np.ndenumerate(values):
+        if math.isnan(v):
+            text, color = "n/a", "black"
+        else:
+            text, color = f"{v:.2f}", _text_color(cmap(norm(v)))
+        if mark_t and trained[i, j]:
+            text += " T"
+        ax.text(j, i, text, ha="center", va="center", color=color, fontsize=9)
+        if trained[i, j]:
+            ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, lw=2, ec="black"))
+    fig.colorbar(image, ax=ax, label=colorbar_label, fraction=0.05, pad=0.02)
+
+
+def _text_color(rgba) -> str:
+    """Black on light cells, white on dark ones."""
+    r, g, b = rgba[:3]
+    return "black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.5 else "white"
+
+
+def _draw_summary(ax, summary: dict) -> None:
+    ax.axis("off")
+    cells = []
+    for name in ("trained", "transfer"):
+        s = summary[name]
+        mean = "n/a" if s["mean"] is None else f"{s['mean']:.2f}"
+        sd = "n/a" if s["sd"] is None else f"{s['sd']:.2f}"
+        cells.append([name, str(s["n"]), f"{mean} ± {sd}", str(s["n_nan"])])
+    table = ax.table(
+        cellText=cells,
+        colLabels=["cells", "n", "mean ± sd", "n/a"],
+        colWidths=[0.28, 0.14, 0.44, 0.14],
+        loc="center",
+        cellLoc="center",
+    )
+    table.auto_set_font_size(False)
+    table.set_fontsize(10)
+    table.scale(1.0, 1.8)
+    ax.set_title("summary (n/a cells excluded)", fontsize=10)
+
+
+def _plot(path, matrix, trained, row_labels, title, cmap, norm, colorbar_label, mark_t) -> dict:
+    summary = summarize(matrix, trained)
+    height = max(4.0, 1.8 + 0.55 * len(matrix))
+    fig = Figure(figsize=(13, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    heat_ax, table_ax = fig.subplots(1, 2, width_ratios=[3, 1.2])
+    _draw_heatmap(fig, heat_ax, matrix, trained, row_labels, cmap, norm, colorbar_label, mark_t)
+    _draw_summary(table_ax, summary)
+    fig.suptitle(title)
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    return summary
+
+
+# --- the three exp3 plots -------------------------------------------------------------------
+
+
+def plot_ftwb1_heatmap(normalized: pd.DataFrame, arch: str, path) -> dict:
+    """7x7: rows = the task FTWB1-k trained, columns = evaluated task; trained = diagonal."""
+    matrix = _matrix(normalized, "ftwb1")
+    return _plot(
+        path,
+        matrix,
+        _trained_mask(matrix),
+        row_labels=[_row_label_ftwb1(m) for m in matrix.index],
+        title=f"{arch}: FTWB1 (one task) normalized Atlantis score\n{SCALE_NOTE}",
+        cmap="viridis",
+        norm=Normalize(CLIP_LOW, CLIP_HIGH),
+        colorbar_label="normalized score",
+        mark_t=False,
+    )
+
+
+def plot_ftwb2_heatmap(normalized: pd.DataFrame, arch: str, path) -> dict:
+    """Rows = FTWB2 experiments present, columns = evaluated task; trained cells marked T."""
+    matrix = _matrix(normalized, "ftwb2")
+    return _plot(
+        path,
+        matrix,
+        _trained_mask(matrix),
+        row_labels=[_row_label_ftwb2(m) for m in matrix.index],
+        title=f"{arch}: FTWB2 (two tasks) normalized Atlantis score\n{SCALE_NOTE}, T = trained",
+        cmap="viridis",
+        norm=Normalize(CLIP_LOW, CLIP_HIGH),
+        colorbar_label="normalized score",
+        mark_t=True,
+    )
+
+
+def plot_ftwb2_vs_ftwb1(normalized: pd.DataFrame, arch: str, path) -> dict:
+    """FTWB2 actual - expected (best FTWB1 specialist of its two tasks); 0 = as expected."""
+    matrix = ftwb2_vs_ftwb1_matrix(normalized)
+    finite = np.abs(matrix.to_numpy(dtype=float))
+    finite = finite[~np.isnan(finite)]
+    # Symmetric limits keep 0 at the centre; a floor keeps an all-zero matrix drawable.
+    limit = max(float(finite.max()) if finite.size else 0.0, 0.05)
+    return _plot(
+        path,
+        matrix,
+        _trained_mask(matrix),
+        row_labels=[_row_label_ftwb2(m) for m in matrix.index],
+        title=f"{arch}: FTWB2 minus the best FTWB1 specialist of its two tasks\n"
+        "> 0 (blue) = better than expected, T = trained",
+        cmap="RdBu",
+        norm=TwoSlopeNorm(0.0, -limit, limit),
+        colorbar_label="actual - expected",
+        mark_t=True,
+    )

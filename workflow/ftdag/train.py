@@ -1,0 +1,239 @@
+"""The training loop: AdamW, warm-up then linear decay, gradient clipping, loss on the answer.
+
+Resumable inside the job: every `checkpoint_every` steps the model, optimizer, scheduler, RNG
+states and data position are saved; a job that is killed and started again continues from
+there and ends with the same weights as an uninterrupted run (on CPU). On SIGTERM (preemption,
+SLURM's warning before a time limit) it saves a checkpoint at the end of the current step and
+exits, so the requeued job loses no work.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import random
+import signal
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+log = logging.getLogger("ftdag.train")
+
+IGNORE = -100  # label of tokens the loss does not count (prompt and padding)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int
+    batch_size: int
+    lr: float
+    weight_decay: float = 0.01
+    warmup_fraction: float = 0.05
+    grad_clip: float = 1.0
+    seed: int = 0
+    checkpoint_every: int = 100  # steps
+
+    def fingerprint(self, *extra: str) -> str:
+        """Identifies a run: a checkpoint is resumed only by the run that wrote it."""
+        text = json.dumps(asdict(self), sort_keys=True) + "|".join(extra)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class Preempted(SystemExit):
+    """Raised after a checkpoint was written because the job was asked to stop."""
+
+    def __init__(self, step: int):
+        super().__init__(f"stopped by signal at step {step}; checkpoint saved, rerun to resume")
+        self.code = 143  # 128 + SIGTERM, what a scheduler expects of a terminated job
+        self.step = step
+
+
+def encode(tokenizer, records: list[dict]) -> tuple[list[list[int]], list[int]]:
+    """Token ids of <bos> prompt answer <eos>, and where the answer starts in each."""
+    prompts = tokenizer([r["prompt"] for r in records], add_special_tokens=False)["input_ids"]
+    answers = tokenizer([r["answer"] for r in records], add_special_tokens=False)["input_ids"]
+    bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
+    ids = [[bos, *p, *a, eos] for p, a in zip(prompts, answers)]
+    answer_start = [1 + len(p) for p in prompts]
+    return ids, answer_start
+
+
+def collate(ids, answer_start, pad_id: int):
+    """Right-padded batch; labels only on the answer and <eos> (the model shifts them)."""
+    width = max(len(x) for x in ids)
+    input_ids = torch.full((len(ids), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(ids), width), IGNORE, dtype=torch.long)
+    mask = torch.zeros((len(ids), width), dtype=torch.long)
+    for i, (seq, start) in enumerate(zip(ids, answer_start)):
+        input_ids[i, : len(seq)] = torch.tensor(seq)
+        labels[i, start : len(seq)] = torch.tensor(seq[start:])
+        mask[i, : len(seq)] = 1
+    return input_ids, mask, labels
+
+
+def lr_factor(step: int, total_steps: int, warmup_steps: int) -> float:
+    """Linear warm-up to the peak, then linear decay to zero."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
+
+
+def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
+    """The sample order of an epoch depends only on (seed, epoch): a resumed run sees the same
+    batches as an uninterrupted one."""
+    return np.random.default_rng([seed, epoch]).permutation(n)
+
+
+def train(
+    model,
+    tokenizer,
+    records: list[dict],
+    config: TrainConfig,
+    checkpoint_path,
+    run_id: str = "",
+    device: str = "cpu",
+    progress: bool = True,
+) -> dict:
+    """Train `model` in place on `records` ({prompt, answer} dicts); return run statistics."""
+    checkpoint_path = Path(checkpoint_path)
+    fingerprint = config.fingerprint(run_id, str(len(records)))
+    ids, answer_start = encode(tokenizer, records)
+    steps_per_epoch = math.ceil(len(ids) / config.batch_size)
+    total_steps = steps_per_epoch * config.epochs
+    warmup_steps = max(1, int(config.warmup_fraction * total_steps))
+
+    model.to(device).train()
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": decay, "weight_decay": config.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ],
+        lr=config.lr,
+    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: lr_factor(s, total_steps, warmup_steps)
+    )
+    torch.manual_seed(config.seed)
+    random.seed(config.seed)
+
+    state = {"step": 0, "tokens": 0, "train_seconds": 0.0, "losses": []}
+    if checkpoint_path.exists():
+        checkpoint = torch.load(checkpoint_path, map_location=device, weights_only=False)
+        if checkpoint["fingerprint"] == fingerprint:
+            model.load_state_dict(checkpoint["model"])
+            optimizer.load_state_dict(checkpoint["optimizer"])
+            scheduler.load_state_dict(checkpoint["scheduler"])
+            torch.set_rng_state(checkpoint["torch_rng"])
+            random.setstate(checkpoint["python_rng"])
+            state = checkpoint["state"]
+            log.info("resuming from %s at step %d/%d", checkpoint_path, state["step"], total_steps)
+        else:
+            log.warning("ignoring %s: it belongs to another run configuration", checkpoint_path)
+
+    def save_checkpoint():
+        checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = checkpoint_path.with_suffix(".tmp")
+        torch.save(
+            {
+                "fingerprint": fingerprint,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "torch_rng": torch.get_rng_state(),
+                "python_rng": random.getstate(),
+                "state": state,
+            },
+            tmp,
+        )
+        os.replace(tmp, checkpoint_path)
+
+    stop_requested = []
+    previous_handler = signal.signal(signal.SIGTERM, lambda *_: stop_requested.append(True))
+    bar = tqdm(
+        total=total_steps,
+        initial=state["step"],
+        desc="train",
+        disable=not progress,
+        mininterval=0.5 if sys.stderr.isatty() else 10.0,
+        file=sys.stderr,
+    )
+    log.info(
+        "%d samples, %d epochs, %d steps of %d, %d parameters",
+        len(ids),
+        config.epochs,
+        total_steps,
+        config.batch_size,
+        sum(p.numel() for p in model.parameters()),
+    )
+    try:
+        while state["step"] < total_steps:
+            step = state["step"]
+            epoch, position = divmod(step, steps_per_epoch)
+            order = epoch_order(config.seed, epoch, len(ids))
+            batch = order[position * config.batch_size : (position + 1) * config.batch_size]
+            input_ids, mask, labels = collate(
+                [ids[i] for i in batch], [answer_start[i] for i in batch], tokenizer.pad_token_id
+            )
+            started = time.perf_counter()
+            loss = model(
+                input_ids=input_ids.to(device),
+                attention_mask=mask.to(device),
+                labels=labels.to(device),
+            ).loss
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            seconds = time.perf_counter() - started
+
+            state["step"] += 1
+            state["tokens"] += int(mask.sum())
+            state["train_seconds"] += seconds
+            loss = loss.item()
+            state["losses"].append(round(loss, 5))
+            bar.update(1)
+            bar.set_postfix(
+                epoch=epoch + 1,
+                loss=f"{loss:.3f}",
+                tok_s=f"{state['tokens'] / max(state['train_seconds'], 1e-9):.0f}",
+            )
+            if state["step"] % steps_per_epoch == 0:
+                recent = state["losses"][-steps_per_epoch:]
+                log.info(
+                    "epoch %d/%d done: mean loss %.4f, %.0f tokens/s",
+                    epoch + 1,
+                    config.epochs,
+                    sum(recent) / len(recent),
+                    state["tokens"] / state["train_seconds"],
+                )
+            done = state["step"] == total_steps
+            if not done and (state["step"] % config.checkpoint_every == 0 or stop_requested):
+                save_checkpoint()
+            if stop_requested and not done:
+                raise Preempted(state["step"])
+    finally:
+        bar.close()
+        signal.signal(signal.SIGTERM, previous_handler)
+    model.eval()
+    return {
+        "steps": state["step"],
+        "epochs": config.epochs,
+        "samples": len(ids),
+        "tokens": state["tokens"],
+        "train_seconds": round(state["train_seconds"], 3),
+        "tokens_per_second": round(state["tokens"] / max(state["train_seconds"], 1e-9), 1),
+        "final_loss": float(np.mean(state["losses"][-max(1, steps_per_epoch // 4) :])),
+        "loss_curve": state["losses"],
+        "config": asdict(config),
+    }

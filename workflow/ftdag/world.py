@@ -1,0 +1,104 @@
+"""A synthetic world: cities with integer 2-D coordinates, grouped into continents, plus an
+Atlantis group that never appears in pretraining.
+
+Stands in for the 5,075 real cities of the original study: deterministic from a seed, small
+enough that a tiny model can learn it on a laptop.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from ftdag.io import atomic_write_text
+
+STANDARD = "standard"
+ATLANTIS = "atlantis"
+CITY_GROUPS = (STANDARD, ATLANTIS)
+
+
+@dataclass(frozen=True)
+class City:
+    id: int
+    x: int
+    y: int
+    group: str  # STANDARD or ATLANTIS
+
+    @property
+    def name(self) -> str:
+        return f"c_{self.id}"
+
+
+@dataclass(frozen=True)
+class World:
+    map_size: int
+    cities: tuple[City, ...]
+
+    def group(self, group: str) -> tuple[City, ...]:
+        return tuple(c for c in self.cities if c.group == group)
+
+    @property
+    def diagonal(self) -> float:
+        return float(np.hypot(self.map_size, self.map_size))
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {"map_size": self.map_size, "cities": [asdict(c) for c in self.cities]},
+            indent=1,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> World:
+        data = json.loads(text)
+        return cls(data["map_size"], tuple(City(**c) for c in data["cities"]))
+
+    def save(self, path) -> None:
+        atomic_write_text(path, self.to_json())
+
+    @classmethod
+    def load(cls, path) -> World:
+        with open(path) as f:
+            return cls.from_json(f.read())
+
+
+def generate_world(
+    seed: int,
+    n_cities: int,
+    n_continents: int,
+    n_atlantis: int,
+    map_size: int,
+) -> World:
+    """Cities scattered around continent centres; Atlantis is a tight cluster placed in the
+    emptiest spot of the map (an ocean), so that it is genuinely new geography."""
+    if n_continents < 1 or n_cities < n_continents:
+        raise ValueError("need at least one city per continent")
+    rng = np.random.default_rng(seed)
+    margin = map_size * 0.1
+    centres = rng.uniform(margin, map_size - margin, size=(n_continents, 2))
+    spread = map_size / (4.0 * np.sqrt(n_continents))
+    continent = rng.integers(0, n_continents, size=n_cities)
+    continent[:n_continents] = np.arange(n_continents)  # every continent has a city
+    points = centres[continent] + rng.normal(0.0, spread, size=(n_cities, 2))
+    points = np.clip(np.rint(points), 0, map_size - 1).astype(int)
+
+    atlantis_centre = _emptiest_point(points, map_size, rng)
+    atlantis = atlantis_centre + rng.normal(0.0, map_size / 20.0, size=(n_atlantis, 2))
+    atlantis = np.clip(np.rint(atlantis), 0, map_size - 1).astype(int)
+
+    # Ids are shuffled over a wider range so that an id's length or value says nothing
+    # about which group a city belongs to.
+    total = n_cities + n_atlantis
+    ids = rng.choice(np.arange(1, 2 * total + 1), size=total, replace=False)
+    cities = [City(int(ids[i]), int(x), int(y), STANDARD) for i, (x, y) in enumerate(points)]
+    cities += [
+        City(int(ids[n_cities + i]), int(x), int(y), ATLANTIS) for i, (x, y) in enumerate(atlantis)
+    ]
+    return World(map_size, tuple(sorted(cities, key=lambda c: c.id)))
+
+
+def _emptiest_point(points: np.ndarray, map_size: int, rng: np.random.Generator) -> np.ndarray:
+    candidates = rng.uniform(map_size * 0.15, map_size * 0.85, size=(512, 2))
+    gaps = np.min(np.linalg.norm(candidates[:, None, :] - points[None, :, :], axis=-1), axis=1)
+    return candidates[int(np.argmax(gaps))]

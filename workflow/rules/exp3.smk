@@ -1,0 +1,203 @@
+# exp3: width ablation on world-map tasks.
+#
+# world -> evaluation sets + training sets -> pt1 per arch -> FTWB1-k and FTWB2-p fine-tunes
+# -> one evaluation job per model (15 evaluations) -> metrics.csv, normalized.csv -> plots.
+
+
+rule exp3_world:
+    output:
+        "results/exp3/data/world.json",
+    params:
+        world=EXP3["world"],
+    log:
+        "results/logs/exp3/world.log",
+    benchmark:
+        "results/benchmarks/exp3/world.tsv"
+    conda:
+        "../../envs/data.yaml"
+    resources:
+        mem_mb=500,
+        runtime=10,
+    script:
+        "../scripts/exp3_world.py"
+
+
+rule exp3_tokenizer:
+    output:
+        directory("results/exp3/tokenizer"),
+    log:
+        "results/logs/exp3/tokenizer.log",
+    benchmark:
+        "results/benchmarks/exp3/tokenizer.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    script:
+        "../scripts/exp3_tokenizer.py"
+
+
+rule exp3_eval_sets:
+    input:
+        world="results/exp3/data/world.json",
+    output:
+        **get_eval_sets(),
+    params:
+        n_per_set=EXP3["data"]["eval_samples"],
+        seed=EXP3["data"]["seed"],
+    log:
+        "results/logs/exp3/eval_sets.log",
+    benchmark:
+        "results/benchmarks/exp3/eval_sets.tsv"
+    conda:
+        "../../envs/data.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    script:
+        "../scripts/exp3_eval_sets.py"
+
+
+rule exp3_training_set:
+    input:
+        world="results/exp3/data/world.json",
+        eval_sets=get_eval_sets().values(),
+    output:
+        "results/exp3/data/train/{model}.jsonl",
+    params:
+        data=EXP3["data"],
+    log:
+        "results/logs/exp3/training_set_{model}.log",
+    benchmark:
+        "results/benchmarks/exp3/training_set_{model}.tsv"
+    conda:
+        "../../envs/data.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    script:
+        "../scripts/exp3_training_set.py"
+
+
+rule exp3_pretrain:
+    input:
+        data="results/exp3/data/train/pt1.jsonl",
+        tokenizer="results/exp3/tokenizer",
+    output:
+        directory("results/exp3/{arch}/models/pt1"),
+    params:
+        arch=get_arch,
+        training=EXP3["pretrain"],
+        # Not an output: Snakemake would delete it when the job fails, and it is what a
+        # restarted job resumes from.
+        checkpoint="results/exp3/{arch}/checkpoints/pt1.pt",
+        device=config["runtime"]["device"],
+    log:
+        "results/logs/exp3/{arch}/train_pt1.log",
+    benchmark:
+        "results/benchmarks/exp3/{arch}/train_pt1.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    script:
+        "../scripts/exp3_pretrain.py"
+
+
+rule exp3_finetune:
+    input:
+        data="results/exp3/data/train/{finetuned}.jsonl",
+        parent="results/exp3/{arch}/models/pt1",
+    output:
+        directory("results/exp3/{arch}/models/{finetuned}"),
+    params:
+        training=EXP3["finetune"],
+        checkpoint="results/exp3/{arch}/checkpoints/{finetuned}.pt",
+        device=config["runtime"]["device"],
+    log:
+        "results/logs/exp3/{arch}/train_{finetuned}.log",
+    benchmark:
+        "results/benchmarks/exp3/{arch}/train_{finetuned}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    script:
+        "../scripts/exp3_finetune.py"
+
+
+rule exp3_evaluate:
+    input:
+        unpack(get_eval_sets),
+        model="results/exp3/{arch}/models/{model}",
+        world="results/exp3/data/world.json",
+    output:
+        metrics="results/exp3/{arch}/evals/{model}.csv",
+        predictions="results/exp3/{arch}/evals/{model}.predictions.jsonl",
+    params:
+        batch_size=EXP3["eval"]["batch_size"],
+        device=config["runtime"]["device"],
+        eval_names=EXP3_EVALS,
+    log:
+        "results/logs/exp3/{arch}/evaluate_{model}.log",
+    benchmark:
+        "results/benchmarks/exp3/{arch}/evaluate_{model}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    # On a cluster, several models' evaluations share one submission (see profiles/slurm).
+    group:
+        "exp3_evaluation"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=60,
+    script:
+        "../scripts/exp3_evaluate.py"
+
+
+rule exp3_metrics:
+    input:
+        get_model_evaluations,
+    output:
+        metrics="results/exp3/{arch}/metrics.csv",
+        normalized="results/exp3/{arch}/normalized.csv",
+    log:
+        "results/logs/exp3/{arch}/metrics.log",
+    benchmark:
+        "results/benchmarks/exp3/{arch}/metrics.tsv"
+    conda:
+        "../../envs/analysis.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    script:
+        "../scripts/exp3_metrics.py"
+
+
+rule exp3_plot:
+    input:
+        "results/exp3/{arch}/normalized.csv",
+    output:
+        png=report(
+            "results/exp3/plots/{arch}_{plot}.png",
+            caption="../report/exp3_plot.rst",
+            category="exp3",
+            subcategory="{arch}",
+        ),
+        summary="results/exp3/plots/{arch}_{plot}.summary.json",
+    log:
+        "results/logs/exp3/{arch}/plot_{plot}.log",
+    benchmark:
+        "results/benchmarks/exp3/{arch}/plot_{plot}.tsv"
+    conda:
+        "../../envs/analysis.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    script:
+        "../scripts/exp3_plot.py"
