@@ -65,14 +65,22 @@ def validate_config(config: dict, schema_path=SCHEMA_PATH) -> dict:
     schema = load_schema(schema_path)
     validator = _with_defaults(Draft202012Validator)(schema)
     problems = [_describe(e) for e in sorted(validator.iter_errors(config), key=lambda e: e.path)]
-    if not problems:
-        problems = _semantic_problems(config)
+    problems += _semantic_problems(config)
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
     return config
 
 
 def _semantic_problems(config: dict) -> list[str]:
+    """Checks across keys; best effort, since the schema may have found the structure broken
+    (those problems are reported already)."""
+    try:
+        return _cross_key_problems(config)
+    except (KeyError, TypeError, AttributeError, ZeroDivisionError):
+        return []
+
+
+def _cross_key_problems(config: dict) -> list[str]:
     problems = []
     exp3 = config["exp3"]
     for arch in exp3["run_archs"]:

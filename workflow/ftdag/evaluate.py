@@ -43,7 +43,8 @@ def generate_answers(
             eos_token_id=tokenizer.eos_token_id,
         )
         new_tokens = output[:, batch["input_ids"].shape[1] :]
-        for i, text in zip(index, tokenizer.batch_decode(new_tokens, skip_special_tokens=True)):
+        texts = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+        for i, text in zip(index, texts, strict=True):
             answers[i] = text
     return answers
 
@@ -51,12 +52,9 @@ def generate_answers(
 def score_eval_set(eval_name: str, records: list[dict], generated: list[str], world) -> dict:
     """One row of metrics for an evaluation set, and per-record parsed values and scores."""
     task_name, cities = eval_task_and_cities(eval_name)
-    if task_name == MULTI_TASK:
-        metric = EXACT_MATCH
-    else:
-        metric = TASKS[task_name].metric
+    metric = EXACT_MATCH if task_name == MULTI_TASK else TASKS[task_name].metric
     scores, unparsed = [], 0
-    for record, text in zip(records, generated):
+    for record, text in zip(records, generated, strict=True):
         task = task_of_prompt(record["prompt"])
         predicted = task.parse(text)
         unparsed += predicted is None
@@ -85,9 +83,7 @@ def evaluate_model(
     rows, predictions, offset = [], [], 0
     for name, records in eval_sets.items():
         records = [dict(r) for r in records]
-        rows.append(
-            score_eval_set(name, records, generated[offset : offset + len(records)], world)
-        )
+        rows.append(score_eval_set(name, records, generated[offset : offset + len(records)], world))
         predictions += [{"eval": name, **r} for r in records]
         offset += len(records)
     return rows, predictions

@@ -56,7 +56,9 @@ def make_training_set(model: str, world_path, eval_paths, data_config: dict, out
     )
     records = datasets.build_training_set(model, world, sizes, data_config["seed"], held_out)
     io.write_jsonl(out_path, records)
-    log.info("%s: %d training samples (tasks %s)", model, len(records), datasets.trained_tasks(model))
+    log.info(
+        "%s: %d training samples (tasks %s)", model, len(records), datasets.trained_tasks(model)
+    )
 
 
 def _file_digest(path) -> str:
@@ -71,7 +73,9 @@ def _train_and_save(model, tokenizer, train_data, training: dict, out_dir, check
     config = TrainConfig(**{k: training[k] for k in TRAINING_KEYS})
     device = next(model.parameters()).device.type
     started = time.time()
-    stats = train(model, tokenizer, records, config, checkpoint, run_id + _file_digest(train_data), device)
+    stats = train(
+        model, tokenizer, records, config, checkpoint, run_id + _file_digest(train_data), device
+    )
     stats["wall_seconds"] = round(time.time() - started, 3)
     if training.get("lora"):
         model = model.merge_and_unload()  # evaluation loads a plain model
@@ -99,7 +103,13 @@ def pretrain(
     model = build_model(tokenizer, seed=training["seed"], **dims).to(device)
     training = {**training, "epochs": arch["epochs"], "lora": None}
     _train_and_save(
-        model, tokenizer, train_data, training, out_dir, checkpoint, json.dumps(dims, sort_keys=True)
+        model,
+        tokenizer,
+        train_data,
+        training,
+        out_dir,
+        checkpoint,
+        json.dumps(dims, sort_keys=True),
     )
 
 

@@ -28,12 +28,17 @@ POLYGON_SIZE = 4  # perimeter: polygon of this many cities, in the order given
 # --- geometry -------------------------------------------------------------------------------
 
 
+def _round(value: float) -> int:
+    """Halves round up (Python's round() sends them to the even neighbour)."""
+    return math.floor(value + 0.5)
+
+
 def distance(a: City, b: City) -> int:
-    return int(round(math.hypot(a.x - b.x, a.y - b.y)))
+    return _round(math.hypot(a.x - b.x, a.y - b.y))
 
 
 def triangle_area(a: City, b: City, c: City) -> int:
-    return int(round(abs(_cross(a, b, c)) / 2.0))
+    return _round(abs(_cross(a, b, c)) / 2.0)
 
 
 def angle(a: City, b: City, c: City) -> int:
@@ -43,7 +48,7 @@ def angle(a: City, b: City, c: City) -> int:
     if nu == 0 or nv == 0:
         return 0
     cos = max(-1.0, min(1.0, (ux * vx + uy * vy) / (nu * nv)))
-    return int(round(math.degrees(math.acos(cos))))
+    return _round(math.degrees(math.acos(cos)))
 
 
 def compass(a: City, b: City) -> str:
@@ -62,15 +67,9 @@ def inside_hull(q: City, hull: Sequence[City]) -> bool:
 
 
 def perimeter(cities: Sequence[City]) -> int:
-    n = len(cities)
-    return int(
-        round(
-            sum(
-                math.hypot(cities[i].x - cities[(i + 1) % n].x, cities[i].y - cities[(i + 1) % n].y)
-                for i in range(n)
-            )
-        )
-    )
+    """Perimeter of the polygon visiting the cities in the order given."""
+    closed = [*cities, cities[0]]
+    return _round(sum(math.hypot(a.x - b.x, a.y - b.y) for a, b in zip(closed, closed[1:], strict=False)))
 
 
 def segments_cross(a: City, b: City, c: City, d: City) -> bool:
@@ -142,7 +141,9 @@ class Task:
         return str(value)
 
     def example(self, cities: Sequence[City]) -> Example:
-        return Example(self.name, self.format_prompt(cities), self.format_answer(self.answer(cities)))
+        return Example(
+            self.name, self.format_prompt(cities), self.format_answer(self.answer(cities))
+        )
 
     def answer(self, cities: Sequence[City]):
         return self.solve(*cities)

@@ -43,7 +43,9 @@ class TrainConfig:
 
     def fingerprint(self, *extra: str) -> str:
         """Identifies a run: a checkpoint is resumed only by the run that wrote it."""
-        text = json.dumps(asdict(self), sort_keys=True) + "|".join(extra)
+        # How often checkpoints are written does not change the run.
+        settings = {k: v for k, v in asdict(self).items() if k != "checkpoint_every"}
+        text = json.dumps(settings, sort_keys=True) + "|".join(extra)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -61,7 +63,7 @@ def encode(tokenizer, records: list[dict]) -> tuple[list[list[int]], list[int]]:
     prompts = tokenizer([r["prompt"] for r in records], add_special_tokens=False)["input_ids"]
     answers = tokenizer([r["answer"] for r in records], add_special_tokens=False)["input_ids"]
     bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
-    ids = [[bos, *p, *a, eos] for p, a in zip(prompts, answers)]
+    ids = [[bos, *p, *a, eos] for p, a in zip(prompts, answers, strict=True)]
     answer_start = [1 + len(p) for p in prompts]
     return ids, answer_start
 
@@ -72,7 +74,7 @@ def collate(ids, answer_start, pad_id: int):
     input_ids = torch.full((len(ids), width), pad_id, dtype=torch.long)
     labels = torch.full((len(ids), width), IGNORE, dtype=torch.long)
     mask = torch.zeros((len(ids), width), dtype=torch.long)
-    for i, (seq, start) in enumerate(zip(ids, answer_start)):
+    for i, (seq, start) in enumerate(zip(ids, answer_start, strict=True)):
         input_ids[i, : len(seq)] = torch.tensor(seq)
         labels[i, start : len(seq)] = torch.tensor(seq[start:])
         mask[i, : len(seq)] = 1

@@ -69,23 +69,25 @@ def generate_world(
     n_continents: int,
     n_atlantis: int,
     map_size: int,
+    continent_spread: float = 0.06,
 ) -> World:
-    """Cities scattered around continent centres; Atlantis is a tight cluster placed in the
-    emptiest spot of the map (an ocean), so that it is genuinely new geography."""
+    """Cities scattered around continent centres (standard deviation `continent_spread` of the
+    map size); Atlantis is a cluster as tight, placed in the emptiest spot of the map (an
+    ocean), so that it is genuinely new geography."""
     if n_continents < 1 or n_cities < n_continents:
         raise ValueError("need at least one city per continent")
     rng = np.random.default_rng(seed)
-    margin = map_size * 0.1
-    centres = rng.uniform(margin, map_size - margin, size=(n_continents, 2))
-    spread = map_size / (4.0 * np.sqrt(n_continents))
+    spread = continent_spread * map_size
+    centres = _separated_points(n_continents, map_size, 4.0 * spread, rng)
     continent = rng.integers(0, n_continents, size=n_cities)
     continent[:n_continents] = np.arange(n_continents)  # every continent has a city
-    points = centres[continent] + rng.normal(0.0, spread, size=(n_cities, 2))
-    points = np.clip(np.rint(points), 0, map_size - 1).astype(int)
+    taken: set[tuple[int, int]] = set()
+    points = np.array([_free_point(centres[c], spread, map_size, taken, rng) for c in continent])
 
     atlantis_centre = _emptiest_point(points, map_size, rng)
-    atlantis = atlantis_centre + rng.normal(0.0, map_size / 20.0, size=(n_atlantis, 2))
-    atlantis = np.clip(np.rint(atlantis), 0, map_size - 1).astype(int)
+    atlantis = np.array(
+        [_free_point(atlantis_centre, spread, map_size, taken, rng) for _ in range(n_atlantis)]
+    )
 
     # Ids are shuffled over a wider range so that an id's length or value says nothing
     # about which group a city belongs to.
@@ -96,6 +98,36 @@ def generate_world(
         City(int(ids[n_cities + i]), int(x), int(y), ATLANTIS) for i, (x, y) in enumerate(atlantis)
     ]
     return World(map_size, tuple(sorted(cities, key=lambda c: c.id)))
+
+
+def _free_point(centre, spread, map_size, taken: set, rng) -> tuple[int, int]:
+    """A point near `centre` that no other city occupies: two cities in one place would make
+    compass, angle and crossing answers meaningless."""
+    for attempt in range(1000):
+        x, y = np.clip(
+            np.rint(centre + rng.normal(0.0, spread * (1 + attempt / 50), 2)), 0, map_size - 1
+        )
+        point = (int(x), int(y))
+        if point not in taken:
+            taken.add(point)
+            return point
+    raise ValueError("the map is too small for this many cities: raise map_size")
+
+
+def _separated_points(n, map_size, min_gap, rng) -> np.ndarray:
+    """Continent centres at least `min_gap` apart where the map allows it."""
+    margin = map_size * 0.12
+    points = []
+    for _ in range(n):
+        candidates = rng.uniform(margin, map_size - margin, size=(256, 2))
+        if points:
+            gaps = np.min(
+                np.linalg.norm(candidates[:, None] - np.array(points)[None], axis=-1), axis=1
+            )
+            far = candidates[gaps >= min_gap]
+            candidates = far if len(far) else candidates[[int(np.argmax(gaps))]]
+        points.append(candidates[0])
+    return np.array(points)
 
 
 def _emptiest_point(points: np.ndarray, map_size: int, rng: np.random.Generator) -> np.ndarray:

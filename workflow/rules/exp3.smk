@@ -7,8 +7,6 @@
 rule exp3_world:
     output:
         "results/exp3/data/world.json",
-    params:
-        world=EXP3["world"],
     log:
         "results/logs/exp3/world.log",
     benchmark:
@@ -18,6 +16,8 @@ rule exp3_world:
     resources:
         mem_mb=500,
         runtime=10,
+    params:
+        world=EXP3["world"],
     script:
         "../scripts/exp3_world.py"
 
@@ -43,9 +43,6 @@ rule exp3_eval_sets:
         world="results/exp3/data/world.json",
     output:
         **get_eval_sets(),
-    params:
-        n_per_set=EXP3["data"]["eval_samples"],
-        seed=EXP3["data"]["seed"],
     log:
         "results/logs/exp3/eval_sets.log",
     benchmark:
@@ -55,6 +52,9 @@ rule exp3_eval_sets:
     resources:
         mem_mb=1000,
         runtime=10,
+    params:
+        n_per_set=EXP3["data"]["eval_samples"],
+        seed=EXP3["data"]["seed"],
     script:
         "../scripts/exp3_eval_sets.py"
 
@@ -65,8 +65,6 @@ rule exp3_training_set:
         eval_sets=get_eval_sets().values(),
     output:
         "results/exp3/data/train/{model}.jsonl",
-    params:
-        data=EXP3["data"],
     log:
         "results/logs/exp3/training_set_{model}.log",
     benchmark:
@@ -76,6 +74,8 @@ rule exp3_training_set:
     resources:
         mem_mb=1000,
         runtime=10,
+    params:
+        data=EXP3["data"],
     script:
         "../scripts/exp3_training_set.py"
 
@@ -86,13 +86,6 @@ rule exp3_pretrain:
         tokenizer="results/exp3/tokenizer",
     output:
         directory("results/exp3/{arch}/models/pt1"),
-    params:
-        arch=get_arch,
-        training=EXP3["pretrain"],
-        # Not an output: Snakemake would delete it when the job fails, and it is what a
-        # restarted job resumes from.
-        checkpoint="results/exp3/{arch}/checkpoints/pt1.pt",
-        device=config["runtime"]["device"],
     log:
         "results/logs/exp3/{arch}/train_pt1.log",
     benchmark:
@@ -103,6 +96,13 @@ rule exp3_pretrain:
     resources:
         mem_mb=4000,
         runtime=120,
+    params:
+        arch=get_arch,
+        training=EXP3["pretrain"],
+        # Not an output: Snakemake would delete it when the job fails, and it is what a
+        # restarted job resumes from.
+        checkpoint="results/exp3/{arch}/checkpoints/pt1.pt",
+        device=config["runtime"]["device"],
     script:
         "../scripts/exp3_pretrain.py"
 
@@ -113,10 +113,6 @@ rule exp3_finetune:
         parent="results/exp3/{arch}/models/pt1",
     output:
         directory("results/exp3/{arch}/models/{finetuned}"),
-    params:
-        training=EXP3["finetune"],
-        checkpoint="results/exp3/{arch}/checkpoints/{finetuned}.pt",
-        device=config["runtime"]["device"],
     log:
         "results/logs/exp3/{arch}/train_{finetuned}.log",
     benchmark:
@@ -127,6 +123,10 @@ rule exp3_finetune:
     resources:
         mem_mb=4000,
         runtime=120,
+    params:
+        training=EXP3["finetune"],
+        checkpoint="results/exp3/{arch}/checkpoints/{finetuned}.pt",
+        device=config["runtime"]["device"],
     script:
         "../scripts/exp3_finetune.py"
 
@@ -139,23 +139,23 @@ rule exp3_evaluate:
     output:
         metrics="results/exp3/{arch}/evals/{model}.csv",
         predictions="results/exp3/{arch}/evals/{model}.predictions.jsonl",
-    params:
-        batch_size=EXP3["eval"]["batch_size"],
-        device=config["runtime"]["device"],
-        eval_names=EXP3_EVALS,
     log:
         "results/logs/exp3/{arch}/evaluate_{model}.log",
     benchmark:
         "results/benchmarks/exp3/{arch}/evaluate_{model}.tsv"
-    conda:
-        "../../envs/torch.yaml"
     # On a cluster, several models' evaluations share one submission (see profiles/slurm).
     group:
         "exp3_evaluation"
+    conda:
+        "../../envs/torch.yaml"
     threads: 1
     resources:
         mem_mb=3000,
         runtime=60,
+    params:
+        batch_size=EXP3["eval"]["batch_size"],
+        device=config["runtime"]["device"],
+        eval_names=EXP3_EVALS,
     script:
         "../scripts/exp3_evaluate.py"
 

@@ -1,0 +1,166 @@
+"""Benchmark: the default exp3 campaign of one arch, from a clean results folder.
+
+Runs `snakemake --cores N results/exp3/plots/{arch}_ftwb2_vs_ftwb1.png` in a scratch working
+directory and writes JSON: wall time, number of jobs, the sum of the jobs' run times (from
+Snakemake `benchmark:` files), the compute share = core-seconds of jobs / (wall x cores), the
+dry-run time of the default DAG, and how much better than chance / the training mean pt1 is.
+
+    python benchmarks/exp3_campaign.py [--arch wide] [--cores 2] [--out FILE] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from statistics import mean
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "workflow"))
+
+from ftdag.io import read_jsonl, write_json  # noqa: E402
+from ftdag.tasks import ABS_ERROR, COMPASS_LABELS, TASKS  # noqa: E402
+
+
+def snakemake(workdir, *args) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
+    command += ["--directory", str(workdir), *args]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, check=True)
+
+
+def job_threads(log_text: str) -> dict[str, int]:
+    """benchmark file -> threads, from the job blocks of Snakemake's log."""
+    threads = {}
+    for block in re.split(r"\n\s*\n", log_text):
+        bench = re.search(r"benchmark: (\S+)", block)
+        if bench:
+            found = re.search(r"threads: (\d+)", block)
+            threads[bench.group(1)] = int(found.group(1)) if found else 1
+    return threads
+
+
+def read_benchmarks(workdir, threads: dict[str, int]) -> list[dict]:
+    jobs = []
+    for path in sorted((workdir / "results/benchmarks").rglob("*.tsv")):
+        with open(path) as f:
+            row = next(csv.DictReader(f, delimiter="\t"))
+        relative = str(path.relative_to(workdir))
+        jobs.append(
+            {
+                "job": relative.removeprefix("results/benchmarks/").removesuffix(".tsv"),
+                "seconds": float(row["s"]),
+                "threads": threads.get(relative, 1),
+                "cpu_seconds": float(row.get("cpu_time") or 0.0),
+                "max_rss_mb": float(row["max_rss"])
+                if row.get("max_rss") not in ("-", None)
+                else None,
+            }
+        )
+    return jobs
+
+
+def pt1_learning(workdir, arch: str) -> dict:
+    """pt1 on standard cities against chance (yes/no and compass) and against always
+    answering the training mean (error tasks)."""
+    results = workdir / "results/exp3"
+    with open(results / arch / "metrics.csv") as f:
+        rows = [r for r in csv.DictReader(f) if r["model"] == "pt1" and r["cities"] == "standard"]
+    train = read_jsonl(results / "data/train/pt1.jsonl")
+    summary = {}
+    for row in rows:
+        task = row["task"]
+        if task not in TASKS:
+            continue
+        value = float(row["value"])
+        if TASKS[task].metric == ABS_ERROR:
+            train_mean = mean(int(r["answer"]) for r in train if r["task"] == task)
+            evals = read_jsonl(results / f"data/eval/{task}_standard.jsonl")
+            baseline = mean(abs(int(r["answer"]) - train_mean) for r in evals)
+            summary[task] = {
+                "mean_abs_error": value,
+                "predict_training_mean": round(baseline, 3),
+                "error_reduction": round(1 - value / baseline, 3),
+            }
+        else:
+            chance = 1 / len(COMPASS_LABELS) if task == "compass" else 0.5
+            summary[task] = {
+                "accuracy": value,
+                "chance": chance,
+                "margin": round(value - chance, 3),
+            }
+    return summary
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--arch", default="wide")
+    parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument("--out", type=Path)
+    parser.add_argument("--keep", type=Path, help="run here and keep the results")
+    args = parser.parse_args()
+    out = args.out or REPO / f"benchmarks/results/exp3_{args.arch}_campaign.json"
+
+    workdir = args.keep or Path(tempfile.mkdtemp(prefix="ftdag-bench-"))
+    shutil.rmtree(workdir / "results", ignore_errors=True)
+    shutil.rmtree(workdir / ".snakemake", ignore_errors=True)
+    workdir.mkdir(parents=True, exist_ok=True)
+
+    started = time.perf_counter()
+    snakemake(workdir, "-n", "--quiet")
+    dry_run_seconds = time.perf_counter() - started
+
+    target = f"results/exp3/plots/{args.arch}_ftwb2_vs_ftwb1.png"
+    started = time.perf_counter()
+    run = snakemake(workdir, "--cores", str(args.cores), target)
+    wall = time.perf_counter() - started
+
+    started = time.perf_counter()
+    after = snakemake(workdir, "-n")
+    dry_run_done_seconds = time.perf_counter() - started
+
+    jobs = read_benchmarks(workdir, job_threads(run.stderr + run.stdout))
+    job_seconds = sum(j["seconds"] for j in jobs)
+    core_seconds = sum(j["seconds"] * j["threads"] for j in jobs)
+    by_rule: dict[str, dict] = {}
+    for job in jobs:
+        rule = job["job"].split("/")[-1].split("_")[0]
+        entry = by_rule.setdefault(rule, {"jobs": 0, "seconds": 0.0})
+        entry["jobs"] += 1
+        entry["seconds"] = round(entry["seconds"] + job["seconds"], 2)
+    result = {
+        "target": target,
+        "cores": args.cores,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "wall_seconds": round(wall, 1),
+        "jobs": len(jobs),
+        "job_seconds": round(job_seconds, 1),
+        "job_core_seconds": round(core_seconds, 1),
+        "compute_share": round(core_seconds / (wall * args.cores), 3),
+        "compute_share_unweighted": round(job_seconds / (wall * args.cores), 3),
+        "compute_share_note": "core-seconds weight each job's run time by the threads "
+        "Snakemake reserved for it (pretraining takes 2); unweighted sums run times alone",
+        "dry_run_seconds_clean": round(dry_run_seconds, 2),
+        "dry_run_seconds_done": round(dry_run_done_seconds, 2),
+        "nothing_to_be_done_after": "Nothing to be done" in after.stdout + after.stderr,
+        "by_rule": by_rule,
+        "pt1_learning": pt1_learning(workdir, args.arch),
+        "jobs_detail": jobs,
+    }
+    write_json(out, result)
+    print(json.dumps({k: v for k, v in result.items() if k != "jobs_detail"}, indent=2))
+    if not args.keep:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,154 @@
+"""The workflow itself, through the real Snakemake: job counts, bad config, an end-to-end run of
+the smoke config that is killed half-way and resumed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+
+import pandas as pd
+import pytest
+import yaml
+
+from workflow_helpers import (
+    REPO,
+    SMOKE_CONFIG,
+    job_counts,
+    run_snakemake,
+    snakemake_command,
+    test_env,
+    write_config,
+)
+
+DEFAULT_CONFIG = REPO / "config" / "config.yaml"
+PLOTS = ("ftwb1_evaluation_heatmap", "ftwb2_evaluation_heatmap", "ftwb2_vs_ftwb1")
+
+
+def dry_run(tmp_path, *targets, configfile=DEFAULT_CONFIG):
+    result = run_snakemake(tmp_path, "-n", "--quiet", "rules", *targets, configfile=configfile)
+    return job_counts(result.stdout)
+
+
+def test_default_dry_run_plans_the_wide_campaign(tmp_path):
+    counts = dry_run(tmp_path)
+    assert counts["exp3_pretrain"] == 1  # only wide is in run_archs
+    assert counts["exp3_finetune"] == 7 + 6  # FTWB1-1..7 and the study's six pairs
+    assert counts["exp3_evaluate"] == 14  # one job per model, all 15 evaluations each
+    assert counts["exp3_training_set"] == 14  # pt1 + 13 fine-tunes, shared by all archs
+    assert counts["exp3_plot"] == 3
+    assert counts["total"] == 50
+
+
+def test_all_archs_and_pairs(tmp_path):
+    config = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    config["exp3"]["run_archs"] = ["wide", "narrow", "wider"]
+    config["exp3"]["ftwb2_pairs"] = list(range(1, 22))
+    counts = dry_run(tmp_path, configfile=write_config(tmp_path / "all.yaml", config))
+    assert counts["exp3_pretrain"] == 3
+    assert counts["exp3_finetune"] == 3 * (7 + 21)
+    assert counts["exp3_evaluate"] == 3 * 29
+    assert counts["exp3_training_set"] == 29  # data do not depend on the arch
+    assert counts["exp3_plot"] == 9
+
+
+def test_one_plot_builds_only_its_arch(tmp_path):
+    result = run_snakemake(
+        tmp_path,
+        "-n",
+        "results/exp3/plots/narrow_ftwb2_vs_ftwb1.png",
+        configfile=DEFAULT_CONFIG,
+    )
+    assert "results/exp3/narrow/models/pt1" in result.stdout
+    assert "/wide/" not in result.stdout and "/wider/" not in result.stdout
+    assert job_counts(result.stdout)["exp3_pretrain"] == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        ({"ftwb2_pairs": [2, 22]}, "exp3.ftwb2_pairs[1]"),
+        ({"data": {"pt1_samples": -5}}, "exp3.data.pt1_samples"),
+        ({"world": {"seed": "zero"}}, "exp3.world.seed"),
+        ({"wrold": {}}, "exp3"),
+        ({"run_archs": ["huge"]}, "exp3.run_archs"),
+    ],
+)
+def test_bad_config_stops_before_any_job(tmp_path, change, key):
+    config = yaml.safe_load(SMOKE_CONFIG.read_text())
+    for name, value in change.items():
+        if isinstance(value, dict) and isinstance(config["exp3"].get(name), dict):
+            config["exp3"][name].update(value)
+        else:
+            config["exp3"][name] = value
+    bad = write_config(tmp_path / "bad.yaml", config)
+    result = run_snakemake(tmp_path, "--cores", "1", configfile=bad, check=False)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert f"config key '{key}'" in output
+    assert not (tmp_path / "results").exists()  # nothing ran
+
+
+def outputs_done(workdir) -> dict:
+    models = workdir / "results/exp3/tiny/models"
+    return {
+        "finetuned": sorted(
+            p.name
+            for p in models.glob("ftwb*")
+            if (p / "model.safetensors").exists() and not p.name.startswith(".")
+        )
+        if models.exists()
+        else [],
+    }
+
+
+@pytest.mark.slow
+def test_smoke_campaign_killed_and_resumed(tmp_path):
+    """Kill the whole run once some fine-tunes are done; the rerun plans only what is missing,
+    then completes all three plots, and a further dry-run has nothing to do."""
+    process = subprocess.Popen(
+        snakemake_command(tmp_path, "--cores", "2"),
+        cwd=REPO,
+        env=test_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.time() + 600
+    while len(outputs_done(tmp_path)["finetuned"]) < 2:
+        assert process.poll() is None, "the run ended before it could be interrupted"
+        assert time.time() < deadline, "no fine-tune finished in time"
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    finished = outputs_done(tmp_path)["finetuned"]
+
+    plan = run_snakemake(tmp_path, "-n", "--quiet", "rules").stdout
+    counts = job_counts(plan)
+    assert "exp3_pretrain" not in counts  # pt1 survived the kill and is not retrained
+    assert counts["exp3_finetune"] == 9 - len(finished)
+    assert "exp3_world" not in counts and "exp3_tokenizer" not in counts
+
+    run_snakemake(tmp_path, "--cores", "2")
+    results = tmp_path / "results/exp3"
+    for plot in PLOTS:
+        png = results / "plots" / f"tiny_{plot}.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    metrics = pd.read_csv(results / "tiny/metrics.csv")
+    assert list(metrics.columns) == [
+        "model",
+        "eval",
+        "task",
+        "cities",
+        "metric",
+        "value",
+        "n",
+        "n_unparsed",
+    ]
+    assert len(metrics) == 10 * 15  # pt1 + 7 FTWB1 + 2 FTWB2, 15 evaluations each
+    assert (metrics["n"] == 10).all()
+    normalized = pd.read_csv(results / "tiny/normalized.csv")
+    assert len(normalized) == 9 * 7
+    assert not list(results.glob("tiny/checkpoints/*.pt"))  # finished runs leave none behind
+    assert "Nothing to be done" in run_snakemake(tmp_path, "-n").stdout

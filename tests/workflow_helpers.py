@@ -1,0 +1,68 @@
+"""Running the real Snakemake on this repository's Snakefile, in a scratch working directory."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+SMOKE_CONFIG = REPO / "tests" / "smoke_config.yaml"
+
+
+def snakemake_command(workdir, *args, configfile=SMOKE_CONFIG) -> list[str]:
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+    ]
+    if configfile is not None:
+        command += ["--configfile", str(configfile)]
+    return command + list(args)
+
+
+def test_env() -> dict:
+    return {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+
+
+def run_snakemake(workdir, *args, configfile=SMOKE_CONFIG, check=True, timeout=900):
+    result = subprocess.run(
+        snakemake_command(workdir, *args, configfile=configfile),
+        cwd=REPO,
+        env=test_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"snakemake {' '.join(args)} failed ({result.returncode}):\n"
+            f"{result.stdout[-4000:]}\n{result.stderr[-8000:]}"
+        )
+    return result
+
+
+def job_counts(dry_run_output: str) -> dict[str, int]:
+    """The 'Job stats' table of a dry-run, as {rule: count} (with 'total')."""
+    counts = {}
+    section = dry_run_output.split("Job stats:", 1)[1]
+    for line in section.splitlines()[3:]:
+        match = re.fullmatch(r"\s*(\S+)\s+(\d+)\s*", line)
+        if not match:
+            break
+        counts[match.group(1)] = int(match.group(2))
+    return counts
+
+
+def write_config(path, data: dict) -> Path:
+    path = Path(path)
+    path.write_text(yaml.safe_dump(data))
+    return path
