@@ -43,7 +43,7 @@ def held_out(eval_sets):
 def groups_of(prompt: str, world: World) -> set[str]:
     """The groups of the cities a prompt names, read back from the world."""
     group = {c.name: c.group for c in world.cities}
-    names = re.findall(r"c_\d+", prompt)
+    names = re.findall(r"(?<=[(,;])\d+", prompt)
     assert names, prompt
     return {group[n] for n in names}
 

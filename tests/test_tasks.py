@@ -44,7 +44,7 @@ def world():
 
 
 def names_in(prompt: str) -> list[str]:
-    return re.findall(r"c_\d+", prompt)
+    return re.findall(r"(?<=[(,;])\d+", prompt)
 
 
 # --- geometry, by hand --------------------------------------------------------------------
@@ -221,20 +221,20 @@ def test_crossing(points, expected):
 
 def test_prompt_formats():
     c = [City(i, 0, 0, STANDARD) for i in (12, 45, 7, 3, 99)]
-    assert TASKS["distance"].format_prompt(c[:2]) == "dist(c_12,c_45)="
-    assert TASKS["trianglearea"].format_prompt(c[:3]) == "triarea(c_12,c_45,c_7)="
-    assert TASKS["angle"].format_prompt(c[:3]) == "angle(c_12,c_45,c_7)="
-    assert TASKS["compass"].format_prompt(c[:2]) == "compass(c_12,c_45)="
-    assert TASKS["inside"].format_prompt(c) == "inside(c_12;c_45,c_7,c_3,c_99)="
-    assert TASKS["perimeter"].format_prompt(c[:4]) == "perim(c_12,c_45,c_7,c_3)="
-    assert TASKS["crossing"].format_prompt(c[:4]) == "cross(c_12,c_45;c_7,c_3)="
+    assert TASKS["distance"].format_prompt(c[:2]) == "dist(12,45)="
+    assert TASKS["trianglearea"].format_prompt(c[:3]) == "triarea(12,45,7)="
+    assert TASKS["angle"].format_prompt(c[:3]) == "angle(12,45,7)="
+    assert TASKS["compass"].format_prompt(c[:2]) == "compass(12,45)="
+    assert TASKS["inside"].format_prompt(c) == "inside(12;45,7,3,99)="
+    assert TASKS["perimeter"].format_prompt(c[:4]) == "perim(12,45,7,3)="
+    assert TASKS["crossing"].format_prompt(c[:4]) == "cross(12,45;7,3)="
 
 
 def test_example_is_prompt_plus_answer():
     example = TASKS["distance"].example(cities((0, 0), (3, 4)))
-    assert (example.task, example.prompt, example.answer) == ("distance", "dist(c_1,c_2)=", "5")
+    assert (example.task, example.prompt, example.answer) == ("distance", "dist(1,2)=", "5")
     example = TASKS["crossing"].example(cities((0, 0), (10, 10), (0, 10), (10, 0)))
-    assert (example.prompt, example.answer) == ("cross(c_1,c_2;c_3,c_4)=", "T")
+    assert (example.prompt, example.answer) == ("cross(1,2;3,4)=", "T")
     example = TASKS["compass"].example(cities((0, 0), (-3, 3)))
     assert example.answer == "NW"
 
@@ -244,7 +244,7 @@ def test_task_of_prompt():
         prompt = task.format_prompt(cities(*[(i, i) for i in range(task.arity)]))
         assert task_of_prompt(prompt).name == name
     with pytest.raises(ValueError):
-        task_of_prompt("area(c_1,c_2)=")
+        task_of_prompt("area(1,2)=")
 
 
 @pytest.mark.parametrize(

@@ -15,13 +15,13 @@ TINY = {
     "num_hidden_layers": 1,
 }
 TASK_STRINGS = [
-    "dist(c_12,c_45)=57",
-    "triarea(c_118,c_86,c_109)=7",
-    "angle(c_1,c_2,c_3)=180",
-    "compass(c_9,c_10)=NW",
-    "inside(c_103;c_118,c_49,c_47,c_133)=T",
-    "perim(c_1,c_2,c_3,c_4)=40",
-    "cross(c_1,c_2;c_3,c_4)=F",
+    "dist(12,45)=57",
+    "triarea(118,86,109)=7",
+    "angle(1,2,3)=180",
+    "compass(9,10)=NW",
+    "inside(103;118,49,47,133)=T",
+    "perim(1,2,3,4)=40",
+    "cross(1,2;3,4)=F",
 ]
 
 

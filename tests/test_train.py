@@ -18,6 +18,7 @@ from ftdag.train import (
     IGNORE,
     Preempted,
     TrainConfig,
+    answer_loss,
     collate,
     encode,
     epoch_order,
@@ -74,6 +75,22 @@ def test_encode_and_collate_label_only_the_answer(tokenizer):
     assert input_ids.tolist() == [[bos, 5, eos, pad, pad], [bos, 5, 6, 7, eos]]  # right padding
     assert mask.tolist() == [[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]]
     assert labels.tolist() == [[IGNORE, IGNORE, eos, IGNORE, IGNORE], [IGNORE, IGNORE, 6, 7, eos]]
+
+
+def test_answer_loss_weighs_every_sample_equally():
+    # Two samples: one answer token that costs log(2), four tokens that cost log(4) each.
+    logits = torch.zeros(2, 6, 4)
+    logits[0, :, 2:] = -1e9  # two equally likely tokens left
+    labels = torch.full((2, 6), IGNORE)
+    labels[0, 5] = 0
+    labels[1, 2:6] = 1
+    expected = (torch.log(torch.tensor(2.0)) + torch.log(torch.tensor(4.0))) / 2
+    assert torch.isclose(answer_loss(logits, labels), expected)
+    # A token-level mean would give (log 2 + 4 log 4) / 5 instead.
+    assert not torch.isclose(
+        answer_loss(logits, labels),
+        (torch.log(torch.tensor(2.0)) + 4 * torch.log(torch.tensor(4.0))) / 5,
+    )
 
 
 def test_lr_schedule_by_hand():

@@ -1,7 +1,7 @@
 """The seven world-map tasks: exact answers, a text format, a parser of model output, a metric.
 
 Every task is a short character sequence, `prompt` + `answer`, for example
-``dist(c_12,c_45)=57``. A model sees the prompt and must generate the answer.
+``dist(12,45)=57``. A model sees the prompt and must generate the answer.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ class City:
 
     @property
     def name(self) -> str:
-        return f"c_{self.id}"
+        return str(self.id)
 
 
 @dataclass(frozen=True)

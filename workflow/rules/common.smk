@@ -1,16 +1,11 @@
 # Config access, input functions and wildcard constraints shared by every rule file.
 
-import os
 import sys
 from pathlib import Path
 
-# The ftdag package lives next to the rules; jobs (local or on a cluster node) import it from
-# here, so a checkout works without installing the package.
-PACKAGE_ROOT = str(Path(workflow.basedir) / "workflow")
-sys.path.insert(0, PACKAGE_ROOT)
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    p for p in (PACKAGE_ROOT, os.environ.get("PYTHONPATH")) if p
-)
+# The ftdag package (pyproject.toml installs it for the jobs' scripts) lives next to the
+# rules; the workflow itself imports it from here, installed or not.
+sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
 
 from ftdag.config import ConfigError, validate_config
 from ftdag.datasets import eval_names, finetune_names
