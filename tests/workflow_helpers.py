@@ -29,7 +29,7 @@ def snakemake_command(workdir, *args, configfile=SMOKE_CONFIG) -> list[str]:
     return command + list(args)
 
 
-def test_env() -> dict:
+def snakemake_env() -> dict:
     return {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 
 
@@ -37,7 +37,7 @@ def run_snakemake(workdir, *args, configfile=SMOKE_CONFIG, check=True, timeout=9
     result = subprocess.run(
         snakemake_command(workdir, *args, configfile=configfile),
         cwd=REPO,
-        env=test_env(),
+        env=snakemake_env(),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -60,6 +60,16 @@ def job_counts(dry_run_output: str) -> dict[str, int]:
             break
         counts[match.group(1)] = int(match.group(2))
     return counts
+
+
+def planned_jobs(dry_run_output: str, rule: str) -> dict[str, str]:
+    """{first output: reason} of every job of `rule` in a (non-quiet) dry-run."""
+    jobs = {}
+    for block in re.split(r"\n(?=(?:local)?rule \w+:)", dry_run_output):
+        if block.startswith((f"rule {rule}:", f"localrule {rule}:")):
+            output = re.search(r"output: ([^,\s]+)", block).group(1)
+            jobs[output] = re.search(r"reason: (.*)", block).group(1)
+    return jobs
 
 
 def write_config(path, data: dict) -> Path:

@@ -84,11 +84,14 @@ def collect_metrics(eval_csv_paths) -> pd.DataFrame:
 
     dup = metrics.duplicated(["model", "eval"], keep=False)
     if dup.any():
-        pairs = sorted(set(zip(metrics.loc[dup, "model"], metrics.loc[dup, "eval"])))
+        pairs = sorted(set(zip(metrics.loc[dup, "model"], metrics.loc[dup, "eval"], strict=True)))
         raise ValueError(f"duplicate (model, eval) rows: {pairs}")
 
     eval_rank = {name: i for i, name in enumerate(eval_names())}
-    keys = [(model_order(m), eval_rank[e]) for m, e in zip(metrics["model"], metrics["eval"])]
+    keys = [
+        (model_order(m), eval_rank[e])
+        for m, e in zip(metrics["model"], metrics["eval"], strict=True)
+    ]
     order = sorted(range(len(keys)), key=keys.__getitem__)
     return metrics.iloc[order].reset_index(drop=True)
 

@@ -68,8 +68,8 @@ def inside_hull(q: City, hull: Sequence[City]) -> bool:
 
 def perimeter(cities: Sequence[City]) -> int:
     """Perimeter of the polygon visiting the cities in the order given."""
-    closed = [*cities, cities[0]]
-    return _round(sum(math.hypot(a.x - b.x, a.y - b.y) for a, b in zip(closed, closed[1:], strict=False)))
+    edges = zip(cities, [*cities[1:], cities[0]], strict=True)
+    return _round(sum(math.hypot(a.x - b.x, a.y - b.y) for a, b in edges))
 
 
 def segments_cross(a: City, b: City, c: City, d: City) -> bool:

@@ -86,7 +86,10 @@ def answer_loss(logits, labels):
     area answer weighs as much as a one-letter compass answer, so no task dominates."""
     logits, labels = logits[:, :-1].float(), labels[:, 1:]  # token t predicts token t+1
     per_token = torch.nn.functional.cross_entropy(
-        logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=IGNORE, reduction="none"
+        logits.reshape(-1, logits.shape[-1]),
+        labels.reshape(-1),
+        ignore_index=IGNORE,
+        reduction="none",
     ).view(labels.shape)
     counted = (labels != IGNORE).sum(dim=1).clamp(min=1)
     return (per_token.sum(dim=1) / counted).mean()
