@@ -36,7 +36,7 @@ def test_repo_config_validates_and_gets_defaults(config):
     exp3 = config["exp3"]
     # values given in the file are kept
     assert exp3["ftwb2_pairs"] == original["exp3"]["ftwb2_pairs"]
-    assert exp3["finetune"]["lr"] == 3.0e-4
+    assert exp3["finetune"]["lr"] == original["exp3"]["finetune"]["lr"]
     assert exp3["archs"]["narrow"]["hidden_size"] == 64
     # keys left out get their defaults
     assert exp3["eval"]["batch_size"] == 256

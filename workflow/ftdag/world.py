@@ -78,7 +78,9 @@ def generate_world(
         raise ValueError("need at least one city per continent")
     rng = np.random.default_rng(seed)
     spread = continent_spread * map_size
-    centres = _separated_points(n_continents, map_size, 4.0 * spread, rng)
+    # Continents far apart: a city's continent then says much about every answer.
+    min_gap = max(4.0 * spread, 0.5 * map_size / np.sqrt(n_continents))
+    centres = _separated_points(n_continents, map_size, min_gap, rng)
     continent = rng.integers(0, n_continents, size=n_cities)
     continent[:n_continents] = np.arange(n_continents)  # every continent has a city
     taken: set[tuple[int, int]] = set()
