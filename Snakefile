@@ -5,12 +5,16 @@
 #   snakemake --profile profiles/slurm results/exp3/plots/wide_ftwb2_vs_ftwb1.png
 
 
+from pathlib import Path
+
 from snakemake.utils import min_version
 
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# The embedded default; --configfile FILE merges FILE over it. Anchored to this file, so that
+# --directory elsewhere still finds it.
+configfile: Path(workflow.basedir) / "config" / "config.yaml"
 
 
 include: "workflow/rules/common.smk"

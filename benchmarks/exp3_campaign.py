@@ -1,9 +1,10 @@
 """Benchmark: the default exp3 campaign of one arch, from a clean results folder.
 
-Runs `snakemake --cores N results/exp3/plots/{arch}_ftwb2_vs_ftwb1.png` in a scratch working
-directory and writes JSON: wall time, number of jobs, the sum of the jobs' run times (from
-Snakemake `benchmark:` files), the compute share = core-seconds of jobs / (wall x cores), the
-dry-run time of the default DAG, and how much better than chance / the training mean pt1 is.
+Runs `snakemake --cores N` on the three plots of an arch (for wide, the default target, among
+them results/exp3/plots/wide_ftwb2_vs_ftwb1.png) in a scratch working directory and writes
+JSON: wall time, number of jobs, the sum of the jobs' run times (from Snakemake `benchmark:`
+files), the compute share = core-seconds of jobs / (wall x cores), the dry-run time of the
+default DAG, and how much better than chance / the training mean pt1 is.
 
     python benchmarks/exp3_campaign.py [--arch wide] [--cores 2] [--out FILE] [--keep DIR]
 """
@@ -38,18 +39,22 @@ def snakemake(workdir, *args) -> subprocess.CompletedProcess:
     return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, check=True)
 
 
-def job_threads(log_text: str) -> dict[str, int]:
-    """benchmark file -> threads, from the job blocks of Snakemake's log."""
-    threads = {}
-    for block in re.split(r"\n\s*\n", log_text):
+def jobs_in_log(log_text: str) -> dict[str, dict]:
+    """benchmark file -> {rule, threads}, from the job blocks of Snakemake's log."""
+    jobs = {}
+    for block in re.split(r"\n(?=(?:local)?rule \w+:)", log_text):
+        rule = re.match(r"(?:local)?rule (\w+):", block)
         bench = re.search(r"benchmark: (\S+)", block)
-        if bench:
+        if rule and bench:
             found = re.search(r"threads: (\d+)", block)
-            threads[bench.group(1)] = int(found.group(1)) if found else 1
-    return threads
+            jobs[bench.group(1)] = {
+                "rule": rule.group(1),
+                "threads": int(found.group(1)) if found else 1,
+            }
+    return jobs
 
 
-def read_benchmarks(workdir, threads: dict[str, int]) -> list[dict]:
+def read_benchmarks(workdir, logged: dict[str, dict]) -> list[dict]:
     jobs = []
     for path in sorted((workdir / "results/benchmarks").rglob("*.tsv")):
         with open(path) as f:
@@ -58,8 +63,9 @@ def read_benchmarks(workdir, threads: dict[str, int]) -> list[dict]:
         jobs.append(
             {
                 "job": relative.removeprefix("results/benchmarks/").removesuffix(".tsv"),
+                "rule": logged[relative]["rule"],
                 "seconds": float(row["s"]),
-                "threads": threads.get(relative, 1),
+                "threads": logged[relative]["threads"],
                 "cpu_seconds": float(row.get("cpu_time") or 0.0),
                 "max_rss_mb": float(row["max_rss"])
                 if row.get("max_rss") not in ("-", None)
@@ -119,26 +125,27 @@ def main() -> None:
     snakemake(workdir, "-n", "--quiet")
     dry_run_seconds = time.perf_counter() - started
 
-    target = f"results/exp3/plots/{args.arch}_ftwb2_vs_ftwb1.png"
+    # The default target: the three plots of the arch (rule all, for the default config).
+    plots = ("ftwb1_evaluation_heatmap", "ftwb2_evaluation_heatmap", "ftwb2_vs_ftwb1")
+    targets = [f"results/exp3/plots/{args.arch}_{plot}.png" for plot in plots]
     started = time.perf_counter()
-    run = snakemake(workdir, "--cores", str(args.cores), target)
+    run = snakemake(workdir, "--cores", str(args.cores), *targets)
     wall = time.perf_counter() - started
 
     started = time.perf_counter()
     after = snakemake(workdir, "-n")
     dry_run_done_seconds = time.perf_counter() - started
 
-    jobs = read_benchmarks(workdir, job_threads(run.stderr + run.stdout))
+    jobs = read_benchmarks(workdir, jobs_in_log(run.stderr + run.stdout))
     job_seconds = sum(j["seconds"] for j in jobs)
     core_seconds = sum(j["seconds"] * j["threads"] for j in jobs)
     by_rule: dict[str, dict] = {}
     for job in jobs:
-        rule = job["job"].split("/")[-1].split("_")[0]
-        entry = by_rule.setdefault(rule, {"jobs": 0, "seconds": 0.0})
+        entry = by_rule.setdefault(job["rule"], {"jobs": 0, "seconds": 0.0})
         entry["jobs"] += 1
         entry["seconds"] = round(entry["seconds"] + job["seconds"], 2)
     result = {
-        "target": target,
+        "targets": targets,
         "cores": args.cores,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "wall_seconds": round(wall, 1),

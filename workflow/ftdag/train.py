@@ -217,6 +217,7 @@ def train(
             state["losses"].append(round(loss, 5))
             bar.update(1)
             bar.set_postfix(
+                refresh=False,  # the bar redraws at its own pace, not every step
                 epoch=epoch + 1,
                 loss=f"{loss:.3f}",
                 tok_s=f"{state['tokens'] / max(state['train_seconds'], 1e-9):.0f}",

@@ -1,0 +1,103 @@
+"""Benchmark: does a pretraining run learn the world? One pt1-style run, outside Snakemake.
+
+Trains a model of the given dims on a mix of tasks (all seven by default) and compares it, on
+held-out standard-city prompts, with chance (yes/no and compass) and with always answering the
+training mean (error tasks). Writes JSON. Used to size the default campaign:
+
+    python benchmarks/pt1_learning.py --hidden 128 --layers 4 --samples 20000 --epochs 3
+    python benchmarks/pt1_learning.py --tasks distance --samples 50000 --epochs 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from statistics import mean
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "workflow"))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from ftdag.evaluate import evaluate_model  # noqa: E402
+from ftdag.io import write_json  # noqa: E402
+from ftdag.model import build_model  # noqa: E402
+from ftdag.tasks import ABS_ERROR, COMPASS_LABELS, TASK_NAMES, TASKS, sample_examples  # noqa: E402
+from ftdag.tokenizer import build_tokenizer  # noqa: E402
+from ftdag.train import TrainConfig, train  # noqa: E402
+from ftdag.world import STANDARD, generate_world  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", default=",".join(TASK_NAMES))
+    parser.add_argument("--hidden", type=int, default=256)
+    parser.add_argument("--layers", type=int, default=4)
+    parser.add_argument("--samples", type=int, default=20000)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--cities", type=int, default=30)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--eval-samples", type=int, default=200)
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks/results/pt1_learning.json")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    tasks = args.tasks.split(",")
+    world = generate_world(0, args.cities, 4, 6, 100)
+    rng = np.random.default_rng(0)
+    held_out = {
+        t: [
+            e.to_record(STANDARD)
+            for e in sample_examples((t,), args.eval_samples, world, rng, False)
+        ]
+        for t in tasks
+    }
+    exclude = {r["prompt"] for records in held_out.values() for r in records}
+    training = [
+        e.to_record(STANDARD)
+        for e in sample_examples(tasks, args.samples, world, rng, False, exclude=exclude)
+    ]
+    tokenizer = build_tokenizer()
+    model = build_model(
+        tokenizer, args.hidden, 4 * args.hidden, max(2, args.hidden // 32), args.layers, 0
+    )
+    config = TrainConfig(
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, checkpoint_every=10**9
+    )
+    started = time.time()
+    stats = train(model, tokenizer, training, config, args.out.with_suffix(".ckpt"), progress=False)
+    args.out.with_suffix(".ckpt").unlink(missing_ok=True)
+    rows, _ = evaluate_model(
+        model, tokenizer, {f"{t}_standard": r for t, r in held_out.items()}, world
+    )
+
+    result = {
+        "args": {k: str(v) for k, v in vars(args).items()},
+        "train_seconds": round(time.time() - started, 1),
+    }
+    result["tokens_per_second"] = stats["tokens_per_second"]
+    result["final_loss"] = stats["final_loss"]
+    for row in rows:
+        task = row["task"]
+        if TASKS[task].metric == ABS_ERROR:
+            train_mean = mean(int(r["answer"]) for r in training if r["task"] == task)
+            baseline = mean(abs(int(r["answer"]) - train_mean) for r in held_out[task])
+            result[task] = {
+                "mean_abs_error": row["value"],
+                "predict_training_mean": round(baseline, 3),
+            }
+        else:
+            chance = 1 / len(COMPASS_LABELS) if task == "compass" else 0.5
+            result[task] = {"accuracy": row["value"], "chance": chance}
+    write_json(args.out, result)
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
