@@ -177,3 +177,17 @@ def test_several_cross_key_problems_reported_at_once(config):
     message = error_of(config)
     for key in ("huge", "exp3.archs.narrow", "exp3.archs.wider"):
         assert key in message
+
+
+def test_unknown_ftwb1_task_is_named(config):
+    config["exp3"]["ftwb1_tasks"] = ["distance", "teleport"]
+    message = error_of(config)
+    assert "exp3.ftwb1_tasks[1]" in message and "'teleport'" in message
+
+
+def test_pair_needs_the_specialists_of_its_tasks(config):
+    config["exp3"]["ftwb1_tasks"] = ["distance", "trianglearea", "angle"]
+    config["exp3"]["ftwb2_pairs"] = [1, 2]  # 1 = distance+trianglearea, 2 = angle+compass
+    message = error_of(config)
+    assert "pair 2 (angle+compass)" in message and "lacks compass" in message
+    assert "pair 1" not in message

@@ -249,3 +249,9 @@ def test_finetune_names():
     assert names == [f"ftwb1-{k}" for k in range(1, 8)] + ["ftwb2-2", "ftwb2-4", "ftwb2-15"]
     for name in names:
         trained_tasks(name)  # every generated name is a valid model
+
+
+def test_finetune_names_of_a_task_subset_keep_the_canonical_numbers():
+    names = finetune_names([15], ftwb1_tasks=["compass", "distance"])
+    assert names == ["ftwb1-1", "ftwb1-4", "ftwb2-15"]
+    assert [trained_tasks(n) for n in names[:2]] == [("distance",), ("compass",)]

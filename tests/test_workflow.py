@@ -54,6 +54,15 @@ def test_all_archs_and_pairs(tmp_path):
     assert counts["exp3_plot"] == 9
 
 
+def test_a_subset_of_specialists(tmp_path):
+    config = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    config["exp3"]["ftwb1_tasks"] = ["distance", "compass", "angle"]
+    config["exp3"]["ftwb2_pairs"] = [2, 15]  # angle+compass, distance+compass
+    counts = dry_run(tmp_path, configfile=write_config(tmp_path / "subset.yaml", config))
+    assert counts["exp3_finetune"] == 3 + 2
+    assert counts["exp3_evaluate"] == 1 + 3 + 2
+
+
 def test_one_plot_builds_only_its_arch(tmp_path):
     result = run_snakemake(
         tmp_path,
@@ -74,6 +83,7 @@ def test_one_plot_builds_only_its_arch(tmp_path):
         ({"world": {"seed": "zero"}}, "exp3.world.seed"),
         ({"wrold": {}}, "exp3"),
         ({"run_archs": ["huge"]}, "exp3.run_archs"),
+        ({"ftwb1_tasks": ["distance", "teleport"]}, "exp3.ftwb1_tasks[1]"),
     ],
 )
 def test_bad_config_stops_before_any_job(tmp_path, change, key):

@@ -12,6 +12,8 @@ from pathlib import Path
 import yaml
 from jsonschema import Draft202012Validator, validators
 
+from ftdag.tasks import PAIRS
+
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "config.schema.yaml"
 
 
@@ -88,6 +90,14 @@ def _cross_key_problems(config: dict) -> list[str]:
             problems.append(
                 f"config key 'exp3.run_archs': {arch!r} is not an arch of exp3.archs "
                 f"({', '.join(exp3['archs'])})"
+            )
+    for pair in exp3["ftwb2_pairs"]:
+        missing = [t for t in PAIRS[pair] if t not in exp3["ftwb1_tasks"]]
+        if missing:
+            problems.append(
+                f"config key 'exp3.ftwb2_pairs': pair {pair} ({'+'.join(PAIRS[pair])}) is "
+                f"compared with the FTWB1 specialists of its tasks, but exp3.ftwb1_tasks lacks "
+                f"{', '.join(missing)}"
             )
     for name, arch in exp3["archs"].items():
         heads, hidden = arch["num_attention_heads"], arch["hidden_size"]

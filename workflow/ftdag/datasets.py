@@ -44,10 +44,10 @@ def eval_task_and_cities(eval_name: str) -> tuple[str, str]:
     return task, cities
 
 
-def finetune_names(ftwb2_pairs) -> list[str]:
-    return [f"ftwb1-{k}" for k in range(1, len(TASK_NAMES) + 1)] + [
-        f"ftwb2-{p}" for p in ftwb2_pairs
-    ]
+def finetune_names(ftwb2_pairs, ftwb1_tasks=TASK_NAMES) -> list[str]:
+    """FTWB1-k for each task k of `ftwb1_tasks` (numbered in TASK_NAMES order), then FTWB2-p."""
+    ftwb1 = [f"ftwb1-{TASK_NAMES.index(t) + 1}" for t in TASK_NAMES if t in ftwb1_tasks]
+    return ftwb1 + [f"ftwb2-{p}" for p in ftwb2_pairs]
 
 
 def model_kind(model: str) -> str:

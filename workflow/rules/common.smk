@@ -19,7 +19,7 @@ except ConfigError as error:
 
 EXP3 = config["exp3"]
 EXP3_EVALS = eval_names()
-EXP3_FINETUNED = finetune_names(EXP3["ftwb2_pairs"])
+EXP3_FINETUNED = finetune_names(EXP3["ftwb2_pairs"], EXP3["ftwb1_tasks"])
 EXP3_MODELS = ["pt1"] + EXP3_FINETUNED
 
 
