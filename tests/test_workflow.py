@@ -63,6 +63,13 @@ def test_a_subset_of_specialists(tmp_path):
     assert counts["exp3_evaluate"] == 1 + 3 + 2
 
 
+def test_dag_is_a_graph_of_the_rules(tmp_path):
+    dag = run_snakemake(tmp_path, "--dag", configfile=SMOKE_CONFIG).stdout
+    assert dag.lstrip().startswith("digraph")
+    for rule in ("exp3_pretrain", "exp3_finetune", "exp3_evaluate", "exp3_plot"):
+        assert rule in dag
+
+
 def test_one_plot_builds_only_its_arch(tmp_path):
     result = run_snakemake(
         tmp_path,
@@ -176,3 +183,7 @@ def test_smoke_campaign_killed_and_resumed(tmp_path):
     assert len(normalized) == 9 * 7
     assert not list(results.glob("tiny/checkpoints/*.pt"))  # finished runs leave none behind
     assert "Nothing to be done" in run_snakemake(tmp_path, "-n").stdout
+
+    run_snakemake(tmp_path, "--report", "report.html")
+    report = (tmp_path / "report.html").read_text(errors="replace")
+    assert "tiny_ftwb2_vs_ftwb1.png" in report and "FTWB2 vs FTWB1" in report
