@@ -1,6 +1,6 @@
 """Benchmark: the default exp3 campaign of one arch, from a clean results folder.
 
-Runs `snakemake --cores N` on the three plots of an arch (for wide, the default target, among
+Runs `snakemake --cores N` on the four plots of an arch (for wide, the default target, among
 them results/exp3/plots/wide_ftwb2_vs_ftwb1.png) in a scratch working directory and writes
 JSON: wall time, number of jobs, the sum of the jobs' run times (from Snakemake `benchmark:`
 files), the compute share = core-seconds of jobs / (wall x cores), the dry-run time of the
@@ -125,8 +125,13 @@ def main() -> None:
     snakemake(workdir, "-n", "--quiet")
     dry_run_seconds = time.perf_counter() - started
 
-    # The default target: the three plots of the arch (rule all, for the default config).
-    plots = ("ftwb1_evaluation_heatmap", "ftwb2_evaluation_heatmap", "ftwb2_vs_ftwb1")
+    # The default target: the plots of the arch (rule all, for the default config).
+    plots = (
+        "ftwb1_evaluation_heatmap",
+        "ftwb2_evaluation_heatmap",
+        "ftwb2_vs_ftwb1",
+        "training_curves",
+    )
     targets = [f"results/exp3/plots/{args.arch}_{plot}.png" for plot in plots]
     started = time.perf_counter()
     run = snakemake(workdir, "--cores", str(args.cores), *targets)

@@ -129,3 +129,25 @@ def test_plots_without_ftwb2_raise_and_leave_nothing(tmp_path):
         with pytest.raises(ValueError, match="FTWB2"):
             plot(table, "wide", tmp_path / "out.png")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_smooth_is_a_trailing_moving_average():
+    from ftdag.plots import smooth
+
+    assert np.allclose(smooth([1, 3, 5, 7], 2), [1, 2, 4, 6])
+    assert np.allclose(smooth([2, 4], 10), [2, 3])  # a window longer than the curve
+    assert np.allclose(smooth([5, 6, 7], 1), [5, 6, 7])
+
+
+def test_training_curves_png(tmp_path):
+    from ftdag.plots import plot_training_curves
+
+    stats = {
+        "pt1": {"loss_curve": list(np.linspace(4, 1, 120)), "epochs": 3},
+        "ftwb1-4": {"loss_curve": [1.0, 0.8, 0.7], "epochs": 2},
+        "ftwb2-2": {"loss_curve": [1.2, 1.1], "epochs": 2},
+    }
+    out = tmp_path / "curves.png"
+    plot_training_curves(stats, "wide", out)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["curves.png"]

@@ -39,7 +39,8 @@ def test_default_dry_run_plans_the_wide_campaign(tmp_path):
     assert counts["exp3_evaluate"] == 14  # one job per model, all 15 evaluations each
     assert counts["exp3_training_set"] == 14  # pt1 + 13 fine-tunes, shared by all archs
     assert counts["exp3_plot"] == 3
-    assert counts["total"] == 50
+    assert counts["exp3_training_curves"] == 1
+    assert counts["total"] == 51
 
 
 def test_all_archs_and_pairs(tmp_path):
@@ -52,6 +53,7 @@ def test_all_archs_and_pairs(tmp_path):
     assert counts["exp3_evaluate"] == 3 * 29
     assert counts["exp3_training_set"] == 29  # data do not depend on the arch
     assert counts["exp3_plot"] == 9
+    assert counts["exp3_training_curves"] == 3
 
 
 def test_a_subset_of_specialists(tmp_path):
@@ -166,6 +168,7 @@ def test_smoke_campaign_killed_and_resumed(tmp_path):
     for plot in PLOTS:
         png = results / "plots" / f"tiny_{plot}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (results / "plots/tiny_training_curves.png").read_bytes()[:4] == b"\x89PNG"
     metrics = pd.read_csv(results / "tiny/metrics.csv")
     assert list(metrics.columns) == [
         "model",

@@ -211,3 +211,15 @@ def plot(normalized_csv, arch: str, plot_name: str, out_png, out_summary) -> Non
     summary = draw(pd.read_csv(normalized_csv), arch, out_png)
     io.write_json(out_summary, summary)
     log.info("%s: %s", plot_name, json.dumps(summary))
+
+
+def training_curves(model_dirs: dict[str, str], arch: str, out_png) -> None:
+    from ftdag.plots import plot_training_curves
+
+    stats = {}
+    for model, model_dir in model_dirs.items():
+        with open(Path(model_dir) / "train_stats.json") as f:
+            stats[model] = json.load(f)
+    plot_training_curves(stats, arch, out_png)
+    for model, s in stats.items():
+        log.info("%-9s %5d steps, final loss %.4f", model, s["steps"], s["final_loss"])

@@ -195,3 +195,51 @@ def plot_ftwb2_vs_ftwb1(normalized: pd.DataFrame, arch: str, path) -> dict:
         colorbar_label="actual - expected",
         mark_t=True,
     )
+
+
+# --- training curves ------------------------------------------------------------------------
+
+
+def smooth(values, window: int) -> np.ndarray:
+    """Trailing moving average (shorter at the start), so a curve starts at its first step."""
+    values = np.asarray(values, dtype=float)
+    window = max(1, min(window, len(values)))
+    sums = np.cumsum(np.insert(values, 0, 0.0))
+    counts = np.minimum(np.arange(1, len(values) + 1), window)
+    return (sums[1:] - sums[np.arange(len(values)) + 1 - counts]) / counts
+
+
+def plot_training_curves(stats: dict[str, dict], arch: str, path) -> None:
+    """Answer loss per step: pt1 on the left, the fine-tunes on the right (FTWB1 solid, FTWB2
+    dashed). A flat pt1 curve means the world was not learned."""
+    fig = Figure(figsize=(13, 4.5), layout="constrained")
+    FigureCanvasAgg(fig)
+    pt1_ax, ft_ax = fig.subplots(1, 2)
+    for model in sorted(stats, key=model_order):
+        losses = stats[model]["loss_curve"]
+        if not losses:
+            continue
+        steps = np.arange(1, len(losses) + 1)
+        if model == "pt1":
+            curve = smooth(losses, max(1, len(losses) // 50))
+            pt1_ax.plot(steps, losses, color="lightgrey", lw=0.6, label="per step")
+            pt1_ax.plot(steps, curve, color="black", lw=1.5, label="moving average")
+        else:
+            curve = smooth(losses, max(1, len(losses) // 8))  # short runs: a coarser average
+            style = "--" if model.startswith("ftwb2") else "-"
+            label = (
+                _row_label_ftwb1(model) if model.startswith("ftwb1") else _row_label_ftwb2(model)
+            )
+            ft_ax.plot(steps, curve, style, lw=1.2, label=label)
+    pt1_ax.set_title(f"pt1 ({stats.get('pt1', {}).get('epochs', '?')} epochs)")
+    ft_ax.set_title("fine-tunes from pt1 (moving average)")
+    for ax in (pt1_ax, ft_ax):
+        ax.set_xlabel("step")
+        ax.set_ylabel("answer loss (nats per token, per sample)")
+        ax.grid(alpha=0.3)
+    pt1_ax.legend(fontsize=8)
+    if ft_ax.lines:
+        ft_ax.legend(fontsize=7, ncol=2)
+    fig.suptitle(f"{arch}: training loss")
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png", dpi=110)

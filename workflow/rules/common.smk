@@ -35,7 +35,7 @@ def get_final_outputs():
     return [
         f"results/exp3/plots/{arch}_{plot}.png"
         for arch in EXP3["run_archs"]
-        for plot in EXP3_PLOTS
+        for plot in [*EXP3_PLOTS, "training_curves"]
     ]
 
 
@@ -45,6 +45,12 @@ def get_eval_sets(wildcards=None):
 
 def get_arch(wildcards):
     return EXP3["archs"][wildcards.arch]
+
+
+def get_models(wildcards):
+    return {
+        model: f"results/exp3/{wildcards.arch}/models/{model}" for model in EXP3_MODELS
+    }
 
 
 def get_model_evaluations(wildcards):

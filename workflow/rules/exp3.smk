@@ -201,3 +201,26 @@ rule exp3_plot:
         runtime=10,
     script:
         "../scripts/exp3_plot.py"
+
+
+rule exp3_training_curves:
+    input:
+        unpack(get_models),
+    output:
+        report(
+            "results/exp3/plots/{arch}_training_curves.png",
+            caption="../report/exp3_training_curves.rst",
+            category="exp3",
+            subcategory="{arch}",
+        ),
+    log:
+        "results/logs/exp3/{arch}/training_curves.log",
+    benchmark:
+        "results/benchmarks/exp3/{arch}/training_curves.tsv"
+    conda:
+        "../../envs/analysis.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    script:
+        "../scripts/exp3_training_curves.py"
