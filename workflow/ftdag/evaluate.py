@@ -12,7 +12,7 @@ import torch
 from tqdm import tqdm
 
 from ftdag.datasets import MULTI_TASK, eval_task_and_cities
-from ftdag.tasks import ACCURACY, EXACT_MATCH, TASKS, task_of_prompt
+from ftdag.tasks import EXACT_MATCH, TASKS, task_of_prompt
 
 MAX_NEW_TOKENS = 8  # the longest answer of any task is 5 characters, then <eos>
 
@@ -87,7 +87,3 @@ def evaluate_model(
         predictions += [{"eval": name, **r} for r in records]
         offset += len(records)
     return rows, predictions
-
-
-def is_accuracy(metric: str) -> bool:
-    return metric in (ACCURACY, EXACT_MATCH)

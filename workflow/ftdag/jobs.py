@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -52,8 +51,3 @@ def pick_device(device: str) -> str:
     if device == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("config runtime.device is 'cuda' but no GPU is visible to this job")
     return device
-
-
-def write_marker(path) -> None:
-    sys.stdout.flush()
-    Path(path).touch()

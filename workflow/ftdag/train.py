@@ -25,6 +25,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ftdag.model import count_parameters
+
 log = logging.getLogger("ftdag.train")
 
 IGNORE = -100  # label of tokens the loss does not count (prompt and padding)
@@ -190,7 +192,7 @@ def train(
         config.epochs,
         total_steps,
         config.batch_size,
-        sum(p.numel() for p in model.parameters()),
+        count_parameters(model),
     )
     try:
         while state["step"] < total_steps:
