@@ -393,22 +393,17 @@ def test_sampled_answers_are_correct(world, task):
             assert example.answer == t.format_answer(t.answer(chosen))
 
 
+@pytest.mark.parametrize("require_atlantis", [True, False])
 @pytest.mark.parametrize("task", TASK_NAMES)
-def test_require_atlantis_puts_an_atlantis_city_in_every_example(world, task):
+def test_sampling_uses_atlantis_exactly_when_required(world, task, require_atlantis):
     rng = np.random.default_rng(3)
     for _ in range(60):
-        example = sample_example(TASKS[task], world, rng, True)
+        example = sample_example(TASKS[task], world, rng, require_atlantis)
         groups = {c.group for c in _cities_of(example, world)}
-        assert ATLANTIS in groups
-
-
-@pytest.mark.parametrize("task", TASK_NAMES)
-def test_standard_sampling_never_uses_atlantis(world, task):
-    rng = np.random.default_rng(4)
-    for _ in range(60):
-        example = sample_example(TASKS[task], world, rng, False)
-        groups = {c.group for c in _cities_of(example, world)}
-        assert groups == {STANDARD}
+        if require_atlantis:
+            assert ATLANTIS in groups
+        else:
+            assert groups == {STANDARD}
 
 
 def test_atlantis_sampling_also_uses_standard_cities(world):
