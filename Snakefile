@@ -21,6 +21,14 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/exp3.smk"
 
 
+# Light rules run where Snakemake runs (on a cluster, the login node), not as cluster jobs.
+localrules:
+    all,
+    exp3_metrics,
+    exp3_plot,
+    exp3_training_curves,
+
+
 rule all:
     default_target: True
     input:

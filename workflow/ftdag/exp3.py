@@ -12,7 +12,7 @@ import logging
 import time
 from pathlib import Path
 
-from ftdag import datasets, io
+from ftdag import datasets, distributed, io
 from ftdag.world import World, generate_world
 
 log = logging.getLogger("ftdag.exp3")
@@ -71,12 +71,15 @@ def _train_and_save(model, tokenizer, train_data, training: dict, out_dir, check
 
     records = io.read_jsonl(train_data)
     config = TrainConfig(**{k: training[k] for k in TRAINING_KEYS})
-    device = next(model.parameters()).device.type
+    device = str(next(model.parameters()).device)  # with its index: cuda:3 under torchrun
     started = time.time()
     stats = train(
         model, tokenizer, records, config, checkpoint, run_id + _file_digest(train_data), device
     )
     stats["wall_seconds"] = round(time.time() - started, 3)
+    stats["processes"] = distributed.world_size()
+    if not distributed.is_main():
+        return  # the other processes hold the same weights
     if training.get("lora"):
         model = model.merge_and_unload()  # evaluation loads a plain model
     save_model(model, tokenizer, out_dir)

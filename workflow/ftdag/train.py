@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ftdag import distributed
 from ftdag.model import count_parameters
 
 log = logging.getLogger("ftdag.train")
@@ -54,8 +55,9 @@ class TrainConfig:
 class Preempted(SystemExit):
     """Raised after a checkpoint was written because the job was asked to stop."""
 
-    def __init__(self, step: int):
-        super().__init__(f"stopped by signal at step {step}; checkpoint saved, rerun to resume")
+    def __init__(self, step: int | None = None):
+        at = "" if step is None else f" at step {step}"
+        super().__init__(f"stopped by signal{at}; checkpoint saved, rerun to resume")
         self.code = 143  # 128 + SIGTERM, what a scheduler expects of a terminated job
         self.step = step
 
@@ -120,8 +122,12 @@ def train(
     device: str = "cpu",
     progress: bool = True,
 ) -> dict:
-    """Train `model` in place on `records` ({prompt, answer} dicts); return run statistics."""
+    """Train `model` in place on `records` ({prompt, answer} dicts); return run statistics.
+
+    Under torchrun (see ftdag.distributed) every process calls this with the same arguments;
+    each computes its share of every global batch of `config.batch_size` samples."""
     checkpoint_path = Path(checkpoint_path)
+    rank, world = distributed.rank(), distributed.world_size()
     fingerprint = config.fingerprint(run_id, str(len(records)))
     ids, answer_start = encode(tokenizer, records)
     steps_per_epoch = math.ceil(len(ids) / config.batch_size)
@@ -159,7 +165,15 @@ def train(
         else:
             log.warning("ignoring %s: it belongs to another run configuration", checkpoint_path)
 
+    forward_model = model
+    if world > 1:
+        # Averages gradients over the processes, overlapped with the backward pass.
+        device_ids = [torch.device(device).index] if torch.device(device).type == "cuda" else None
+        forward_model = torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
+
     def save_checkpoint():
+        if rank != 0:
+            return
         checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
         tmp = checkpoint_path.with_suffix(".tmp")
         torch.save(
@@ -182,7 +196,7 @@ def train(
         total=total_steps,
         initial=state["step"],
         desc="train",
-        disable=not progress,
+        disable=not progress or rank != 0,
         mininterval=0.5 if sys.stderr.isatty() else 10.0,
         file=sys.stderr,
     )
@@ -200,23 +214,41 @@ def train(
             epoch, position = divmod(step, steps_per_epoch)
             order = epoch_order(config.seed, epoch, len(ids))
             batch = order[position * config.batch_size : (position + 1) * config.batch_size]
+            # This process's share of the global batch, and its weight in the batch mean.
+            local = batch[rank::world]
+            weight = len(local) / len(batch)
+            if len(local) == 0:  # a last batch smaller than the process count
+                local, weight = batch[:1], 0.0
             input_ids, mask, labels = collate(
-                [ids[i] for i in batch], [answer_start[i] for i in batch], tokenizer.pad_token_id
+                [ids[i] for i in local], [answer_start[i] for i in local], tokenizer.pad_token_id
             )
             started = time.perf_counter()
-            logits = model(input_ids=input_ids.to(device), attention_mask=mask.to(device)).logits
-            loss = answer_loss(logits, labels.to(device))
+            logits = forward_model(
+                input_ids=input_ids.to(device), attention_mask=mask.to(device)
+            ).logits
+            loss = answer_loss(logits, labels.to(device)) * weight
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            # DDP averages gradients over processes; scaled by `world`, they sum to the
+            # gradient of the global batch's mean loss (with one process: unchanged).
+            (loss * world if world > 1 else loss).backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             optimizer.step()
             scheduler.step()
+            tokens = int(mask.sum()) if weight else 0
+            loss = loss.item()
+            if world > 1:
+                # One exchange per step: the batch loss, its tokens, and whether any process
+                # was asked to stop (all of them must checkpoint at the same step).
+                shared = torch.tensor([loss, tokens, float(bool(stop_requested))], device=device)
+                torch.distributed.all_reduce(shared)
+                loss, tokens = shared[0].item(), int(shared[1].item())
+                if shared[2].item() and not stop_requested:
+                    stop_requested.append(True)
             seconds = time.perf_counter() - started
 
             state["step"] += 1
-            state["tokens"] += int(mask.sum())
+            state["tokens"] += tokens
             state["train_seconds"] += seconds
-            loss = loss.item()
             state["losses"].append(round(loss, 5))
             bar.update(1)
             bar.set_postfix(
@@ -238,6 +270,8 @@ def train(
             if not done and (state["step"] % config.checkpoint_every == 0 or stop_requested):
                 save_checkpoint()
             if stop_requested and not done:
+                distributed.barrier()  # the checkpoint is complete before any process exits
+                log.warning("stopped by signal at step %d; checkpoint saved", state["step"])
                 raise Preempted(state["step"])
     finally:
         bar.close()

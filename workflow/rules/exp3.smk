@@ -13,9 +13,6 @@ rule exp3_world:
         "results/benchmarks/exp3/world.tsv"
     conda:
         "../../envs/data.yaml"
-    resources:
-        mem_mb=500,
-        runtime=10,
     params:
         world=EXP3["world"],
     script:
@@ -31,9 +28,6 @@ rule exp3_tokenizer:
         "results/benchmarks/exp3/tokenizer.tsv"
     conda:
         "../../envs/torch.yaml"
-    resources:
-        mem_mb=1000,
-        runtime=10,
     script:
         "../scripts/exp3_tokenizer.py"
 
@@ -49,9 +43,6 @@ rule exp3_eval_sets:
         "results/benchmarks/exp3/eval_sets.tsv"
     conda:
         "../../envs/data.yaml"
-    resources:
-        mem_mb=1000,
-        runtime=10,
     params:
         n_per_set=EXP3["data"]["eval_samples"],
         seed=EXP3["data"]["seed"],
@@ -71,9 +62,6 @@ rule exp3_training_set:
         "results/benchmarks/exp3/training_set_{model}.tsv"
     conda:
         "../../envs/data.yaml"
-    resources:
-        mem_mb=1000,
-        runtime=10,
     params:
         data=EXP3["data"],
     script:
@@ -92,6 +80,8 @@ rule exp3_pretrain:
         "results/benchmarks/exp3/{arch}/train_pt1.tsv"
     conda:
         "../../envs/torch.yaml"
+    # Sizes for the embedded default on a laptop; profiles/slurm sets cluster sizes, and a
+    # `gpu` resource > 1 there runs that many DDP processes, `threads` each.
     threads: 2
     resources:
         mem_mb=4000,
@@ -172,9 +162,6 @@ rule exp3_metrics:
         "results/benchmarks/exp3/{arch}/metrics.tsv"
     conda:
         "../../envs/analysis.yaml"
-    resources:
-        mem_mb=1000,
-        runtime=10,
     script:
         "../scripts/exp3_metrics.py"
 
@@ -196,9 +183,6 @@ rule exp3_plot:
         "results/benchmarks/exp3/{arch}/plot_{plot}.tsv"
     conda:
         "../../envs/analysis.yaml"
-    resources:
-        mem_mb=1000,
-        runtime=10,
     script:
         "../scripts/exp3_plot.py"
 
@@ -219,8 +203,5 @@ rule exp3_training_curves:
         "results/benchmarks/exp3/{arch}/training_curves.tsv"
     conda:
         "../../envs/analysis.yaml"
-    resources:
-        mem_mb=1000,
-        runtime=10,
     script:
         "../scripts/exp3_training_curves.py"

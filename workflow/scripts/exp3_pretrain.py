@@ -1,16 +1,22 @@
-"""Pretrain pt1 of one arch; resumes from its checkpoint when restarted."""
+"""Pretrain pt1 of one arch; resumes from its checkpoint when restarted. With `gpu: N` > 1 in
+the profile, N processes train it together (DDP)."""
 
-from ftdag import exp3
+from ftdag.distributed import launch, processes_for
 from ftdag.jobs import job_log, pick_device, use_threads
 
 with job_log(snakemake.log[0], "pretrain"):
     use_threads(snakemake.threads)
-    exp3.pretrain(
-        snakemake.input.data,
-        snakemake.input.tokenizer,
-        snakemake.output[0],
-        snakemake.params.arch,
-        snakemake.params.training,
-        snakemake.params.checkpoint,
-        pick_device(snakemake.params.device),
+    launch(
+        "pretrain",
+        {
+            "train_data": snakemake.input.data,
+            "tokenizer_dir": snakemake.input.tokenizer,
+            "out_dir": snakemake.output[0],
+            "arch": dict(snakemake.params.arch),
+            "training": dict(snakemake.params.training),
+            "checkpoint": snakemake.params.checkpoint,
+            "device": pick_device(snakemake.params.device),
+        },
+        processes=processes_for(snakemake.resources),
+        threads=snakemake.threads,
     )
