@@ -5,7 +5,8 @@
 #
 #   tools/local_slurm.sh start    install if missing, start munged, slurmctld, slurmd; wait
 #                                 until the node is idle (idempotent: a running cluster is kept)
-#   tools/local_slurm.sh stop     stop the daemons this script started, by their pid files
+#   tools/local_slurm.sh stop     stop the daemons this script started, by their pid files, and
+#                                 remove the configuration it wrote
 #   tools/local_slurm.sh status   print whether it runs, and sinfo
 #   tools/local_slurm.sh check    exit 0 if it can run here, else print what is missing
 #
@@ -206,6 +207,14 @@ stop() {
     stop_by_pid_file slurmd "$STATE/slurmd.pid"
     stop_by_pid_file slurmctld "$STATE/slurmctld.pid"
     stop_by_pid_file munged "$STATE/munged.pid"
+    # Leave no configuration behind: with slurm.conf present but no controller, every SLURM
+    # client call (and so every Snakemake start, through the slurm plugin) waits for a timeout.
+    local file
+    for file in "$CONF" "$GRES_CONF"; do
+        if [[ -e $file ]] && grep -qF "$MARKER" "$file"; then
+            rm -f "$file"
+        fi
+    done
     log "stopped"
 }
 
