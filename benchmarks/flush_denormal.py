@@ -1,10 +1,11 @@
 """Benchmark: training speed of the default wide pt1 with and without flushing subnormal floats.
 
-Trains the default config's wide pt1 model on its pt1 data for N steps twice at once, one
-thread each (so both see the same machine), once with `torch.set_flush_denormal(False)` and
-once with True, and writes steps/s per 100-step window and the loss at the end to JSON.
+Trains the default config's wide pt1 model on its pt1 data for N steps twice, once with
+`torch.set_flush_denormal(False)` and once with True, and writes steps/s per 100-step window
+and the loss at the end to JSON. With one thread each the two run side by side (both see the
+same machine); with more, one after the other.
 
-    python benchmarks/flush_denormal.py [--steps 1200] [--out FILE]
+    python benchmarks/flush_denormal.py [--steps 1200] [--threads 1] [--out FILE]
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "workflow"))
 
 
-def train_steps(flush: bool, steps: int) -> dict:
+def train_steps(flush: bool, steps: int, threads: int) -> dict:
     import torch
 
     from ftdag.datasets import TrainingSizes, build_training_set
@@ -31,7 +32,7 @@ def train_steps(flush: bool, steps: int) -> dict:
     from ftdag.train import answer_loss, collate, encode, epoch_order
     from ftdag.world import generate_world
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(threads)
     torch.set_flush_denormal(flush)
     exp3 = yaml.safe_load((REPO / "config/config.yaml").read_text())["exp3"]
     data = exp3["data"]
@@ -66,23 +67,29 @@ def train_steps(flush: bool, steps: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=1200)
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks/results/flush_denormal.json")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--out", type=Path, default=REPO / "benchmarks/results/flush_denormal_1thread.json"
+    )
     parser.add_argument("--worker", choices=["0", "1"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(train_steps(args.worker == "1", args.steps)))
+        print(json.dumps(train_steps(args.worker == "1", args.steps, args.threads)))
         return
-    workers = [
-        subprocess.Popen(
-            [sys.executable, __file__, "--steps", str(args.steps), "--worker", flag],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        for flag in ("0", "1")
-    ]
-    runs = [json.loads(worker.communicate()[0]) for worker in workers]
+    runs = []
+    workers = []
+    for flag in ("0", "1"):
+        command = [sys.executable, __file__, "--steps", str(args.steps), "--worker", flag]
+        command += ["--threads", str(args.threads)]
+        workers.append(subprocess.Popen(command, stdout=subprocess.PIPE, text=True))
+        if args.threads > 1:  # one after the other: each gets the cores it asked for
+            runs.append(json.loads(workers.pop().communicate()[0]))
+    runs += [json.loads(worker.communicate()[0]) for worker in workers]
+    side_by_side = args.threads == 1
     result = {
-        "what": "default wide pt1 (4.2M parameters, batch 64), 1 thread each, run side by side",
+        "what": "default wide pt1 (4.2M parameters, batch 64)",
+        "threads": args.threads,
+        "runs_side_by_side": side_by_side,
         "steps": args.steps,
         "runs": runs,
         "last_window_speedup": round(

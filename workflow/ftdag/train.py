@@ -151,7 +151,7 @@ def train(
     torch.manual_seed(config.seed)
     random.seed(config.seed)
     # Subnormal floats (from ever sharper attention) are slow on x86 CPUs: without this, the
-    # wide pt1 fell from 1.9 to 1.4 steps/s by step 1,000 (benchmarks/results/flush_denormal.json).
+    # wide pt1 fell from 1.9 to 1.4 steps/s by step 1,000 (benchmarks/flush_denormal.py).
     torch.set_flush_denormal(True)
 
     state = {"step": 0, "tokens": 0, "train_seconds": 0.0, "losses": []}
