@@ -176,10 +176,8 @@ def wait_for(condition, timeout, describe):
         time.sleep(0.5)
 
 
-def stopped_step(log_text: str) -> int:
-    steps = {int(s) for s in re.findall(r"stopped by signal at step (\d+)", log_text)}
-    assert len(steps) == 1, log_text[-3000:]  # every process stopped at the same step
-    return steps.pop()
+def stopped_steps(log_text: str) -> set[int]:
+    return {int(s) for s in re.findall(r"stopped by signal at step (\d+)", log_text)}
 
 
 def test_smoke_campaign_through_slurm_with_a_cancelled_training_job(cluster, tmp_path):
@@ -207,10 +205,15 @@ def test_smoke_campaign_through_slurm_with_a_cancelled_training_job(cluster, tmp
     assert first.wait(timeout=300) != 0
     first_seconds = time.time() - started
 
-    step = stopped_step(pretrain_log.read_text())
-    saved = torch.load(checkpoint, weights_only=False)
-    # The stop wrote a checkpoint at the step it stopped: no work since the last one is lost.
-    assert saved["state"]["step"] == step > 0
+    # Plain scancel also signals srun in the batch step, which may kill the training step
+    # before the stop checkpoint is written (a race of milliseconds): then the periodic one
+    # bounds the loss to one interval. When the stop checkpoint wins, every process stopped at
+    # its step and nothing is lost. (`scancel --signal=TERM` and the profile's time-limit
+    # signal reach the training step alone, and always let it checkpoint.)
+    step = torch.load(checkpoint, weights_only=False)["state"]["step"]
+    stopped = stopped_steps(pretrain_log.read_text())
+    assert step >= 20 and (step % 20 == 0 or stopped == {step}), (step, stopped)
+    assert stopped <= {step}
     assert (workdir / "results/exp3/data/train/pt1.jsonl").exists()
     assert not (workdir / "results/exp3/tiny/models/pt1").exists()
 

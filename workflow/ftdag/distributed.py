@@ -118,7 +118,7 @@ def launch(function: str, kwargs: dict, processes: int, threads: int) -> None:
     if stopped:
         from ftdag.train import Preempted
 
-        raise Preempted(-1)
+        raise Preempted()
     if code != 0:
         raise RuntimeError(f"torchrun exited with {code}; the workers' errors are above")
 
