@@ -153,12 +153,16 @@ def cluster():
 
 
 def slurm_run_command(workdir, *args) -> list[str]:
-    command = snakemake_command(
-        workdir, "--profile", str(SLURM_PROFILE), "--profile", str(TEST_LAYER), *args
+    # The smoke campaign, with a longer pretraining run.
+    return snakemake_command(
+        workdir,
+        "--profile",
+        str(SLURM_PROFILE),
+        "--profile",
+        str(TEST_LAYER),
+        *args,
+        configfile=[SMOKE_CONFIG, SLURM_SMOKE_CONFIG],
     )
-    # Both config files: the smoke campaign, with a longer pretraining run.
-    at = command.index("--configfile") + 2
-    return command[:at] + [str(SLURM_SMOKE_CONFIG)] + command[at:]
 
 
 def run_output(command, workdir) -> str:

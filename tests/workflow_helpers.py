@@ -15,6 +15,7 @@ SMOKE_CONFIG = REPO / "tests" / "smoke_config.yaml"
 
 
 def snakemake_command(workdir, *args, configfile=SMOKE_CONFIG) -> list[str]:
+    """`configfile`: a path, a list of paths (merged in order), or None for the default."""
     command = [
         sys.executable,
         "-m",
@@ -25,7 +26,8 @@ def snakemake_command(workdir, *args, configfile=SMOKE_CONFIG) -> list[str]:
         str(workdir),
     ]
     if configfile is not None:
-        command += ["--configfile", str(configfile)]
+        files = configfile if isinstance(configfile, list) else [configfile]
+        command += ["--configfile", *map(str, files)]
     return command + list(args)
 
 

@@ -164,8 +164,7 @@ wait_for_idle_node() {
 
 start() {
     local missing
-    missing=$(missing_requirements)
-    if [[ -n $missing ]]; then
+    if ! missing=$(check); then
         log "cannot start: $missing"
         return 2
     fi

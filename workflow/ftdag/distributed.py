@@ -86,7 +86,6 @@ def launch(function: str, kwargs: dict, processes: int, threads: int) -> None:
                 filter(None, [package_root, os.environ.get("PYTHONPATH")])
             ),
             "OMP_NUM_THREADS": str(max(1, threads)),
-            "FTDAG_THREADS": str(max(1, threads)),
         }
         command = [
             sys.executable,
@@ -139,7 +138,7 @@ def _worker(spec_path: str) -> None:
         backend = "nccl"
     else:
         backend = "gloo"
-    use_threads(int(os.environ.get("FTDAG_THREADS", "1")))
+    use_threads(int(os.environ["OMP_NUM_THREADS"]))  # set by launch()
     logging.basicConfig(
         level=logging.INFO if local_rank == 0 else logging.WARNING,
         format=f"%(asctime)s rank{local_rank} %(name)s %(levelname)s %(message)s",

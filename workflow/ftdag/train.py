@@ -211,11 +211,13 @@ def train(
         config.batch_size,
         count_parameters(model),
     )
+    order_epoch, order = None, None
     try:
         while state["step"] < total_steps:
             step = state["step"]
             epoch, position = divmod(step, steps_per_epoch)
-            order = epoch_order(config.seed, epoch, len(ids))
+            if epoch != order_epoch:  # once per epoch: a permutation of the whole set
+                order_epoch, order = epoch, epoch_order(config.seed, epoch, len(ids))
             batch = order[position * config.batch_size : (position + 1) * config.batch_size]
             # This process's share of the global batch, and its weight in the batch mean.
             local = batch[rank::world]
@@ -233,7 +235,7 @@ def train(
             optimizer.zero_grad(set_to_none=True)
             # DDP averages gradients over processes; scaled by `world`, they sum to the
             # gradient of the global batch's mean loss (with one process: unchanged).
-            (loss * world if world > 1 else loss).backward()
+            (loss * world).backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             optimizer.step()
             scheduler.step()
@@ -244,8 +246,9 @@ def train(
                 # was asked to stop (all of them must checkpoint at the same step).
                 shared = torch.tensor([loss, tokens, float(bool(stop_requested))], device=device)
                 torch.distributed.all_reduce(shared)
-                loss, tokens = shared[0].item(), int(shared[1].item())
-                if shared[2].item() and not stop_requested:
+                loss, tokens, stops = shared.tolist()  # one device sync
+                tokens = int(tokens)
+                if stops and not stop_requested:
                     stop_requested.append(True)
             seconds = time.perf_counter() - started
 
