@@ -23,13 +23,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from statistics import mean
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "workflow"))
 
 from ftdag.io import read_jsonl, write_json  # noqa: E402
-from ftdag.tasks import ABS_ERROR, COMPASS_LABELS, TASKS  # noqa: E402
+from ftdag.metrics import against_trivial_baseline  # noqa: E402
+from ftdag.tasks import TASKS  # noqa: E402
 
 
 def snakemake(workdir, *args) -> subprocess.CompletedProcess:
@@ -87,23 +87,13 @@ def pt1_learning(workdir, arch: str) -> dict:
         task = row["task"]
         if task not in TASKS:
             continue
-        value = float(row["value"])
-        if TASKS[task].metric == ABS_ERROR:
-            train_mean = mean(int(r["answer"]) for r in train if r["task"] == task)
-            evals = read_jsonl(results / f"data/eval/{task}_standard.jsonl")
-            baseline = mean(abs(int(r["answer"]) - train_mean) for r in evals)
-            summary[task] = {
-                "mean_abs_error": value,
-                "predict_training_mean": round(baseline, 3),
-                "error_reduction": round(1 - value / baseline, 3),
-            }
-        else:
-            chance = 1 / len(COMPASS_LABELS) if task == "compass" else 0.5
-            summary[task] = {
-                "accuracy": value,
-                "chance": chance,
-                "margin": round(value - chance, 3),
-            }
+        evals = read_jsonl(results / f"data/eval/{task}_standard.jsonl")
+        summary[task] = against_trivial_baseline(
+            task,
+            float(row["value"]),
+            [r["answer"] for r in train if r["task"] == task],
+            [r["answer"] for r in evals],
+        )
     return summary
 
 

@@ -6,6 +6,7 @@ training mean (error tasks). Writes JSON. Used to size the default campaign:
 
     python benchmarks/pt1_learning.py --hidden 128 --layers 4 --samples 20000 --epochs 3
     python benchmarks/pt1_learning.py --tasks distance --samples 50000 --epochs 2
+    python benchmarks/pt1_learning.py --city-names ids   # cities spelled c_<id>, as in the study
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import json
 import sys
 import time
 from pathlib import Path
-from statistics import mean
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "workflow"))
@@ -25,8 +25,9 @@ import torch  # noqa: E402
 
 from ftdag.evaluate import evaluate_model  # noqa: E402
 from ftdag.io import write_json  # noqa: E402
+from ftdag.metrics import against_trivial_baseline  # noqa: E402
 from ftdag.model import build_model  # noqa: E402
-from ftdag.tasks import ABS_ERROR, COMPASS_LABELS, TASK_NAMES, TASKS, sample_examples  # noqa: E402
+from ftdag.tasks import TASK_NAMES, sample_examples  # noqa: E402
 from ftdag.tokenizer import build_tokenizer  # noqa: E402
 from ftdag.train import TrainConfig, train  # noqa: E402
 from ftdag.world import STANDARD, generate_world  # noqa: E402
@@ -42,6 +43,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--cities", type=int, default=30)
+    parser.add_argument("--city-names", choices=["letters", "ids"], default="letters")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--eval-samples", type=int, default=200)
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks/results/pt1_learning.json")
@@ -49,7 +51,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     tasks = args.tasks.split(",")
-    world = generate_world(0, args.cities, 4, 6, 100)
+    world = generate_world(0, args.cities, 4, 6, 100, city_names=args.city_names)
     rng = np.random.default_rng(0)
     held_out = {
         t: [
@@ -85,16 +87,12 @@ def main() -> None:
     result["final_loss"] = stats["final_loss"]
     for row in rows:
         task = row["task"]
-        if TASKS[task].metric == ABS_ERROR:
-            train_mean = mean(int(r["answer"]) for r in training if r["task"] == task)
-            baseline = mean(abs(int(r["answer"]) - train_mean) for r in held_out[task])
-            result[task] = {
-                "mean_abs_error": row["value"],
-                "predict_training_mean": round(baseline, 3),
-            }
-        else:
-            chance = 1 / len(COMPASS_LABELS) if task == "compass" else 0.5
-            result[task] = {"accuracy": row["value"], "chance": chance}
+        result[task] = against_trivial_baseline(
+            task,
+            row["value"],
+            [r["answer"] for r in training if r["task"] == task],
+            [r["answer"] for r in held_out[task]],
+        )
     write_json(args.out, result)
     print(json.dumps(result, indent=2))
 

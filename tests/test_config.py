@@ -126,6 +126,8 @@ def _rename(config, dotted, new_name):
             ["exp3.archs", "bad_name"],
         ),
         ("exp3.world.n_continents", 70, ["exp3.world.n_cities"]),
+        ("exp3.world.city_names", "numbers", ["exp3.world.city_names", "letters", "ids"]),
+        ("exp3.world.n_cities", 200, ["exp3.world.city_names", "at most 46", "'ids'"]),
     ],
 )
 def test_bad_value_names_its_key(config, dotted, value, names):

@@ -1,7 +1,6 @@
 """The exp3 world and data sets: determinism, Atlantis kept out of pretraining, evaluation
 prompts held out of every training set, and the FTWB1/FTWB2 recipes' composition."""
 
-import re
 from collections import Counter
 
 import pytest
@@ -17,10 +16,17 @@ from ftdag.datasets import (
     model_kind,
     trained_tasks,
 )
-from ftdag.tasks import PAIRS, TASK_NAMES, TASKS
+from ftdag.tasks import PAIRS, TASK_NAMES, TASKS, city_names_of_prompt
 from ftdag.world import ATLANTIS, STANDARD, World, generate_world
 
-WORLD_ARGS = {"n_cities": 40, "n_continents": 3, "n_atlantis": 6, "map_size": 100}
+# 46 cities: as many as letters can name.
+WORLD_ARGS = {
+    "n_cities": 40,
+    "n_continents": 3,
+    "n_atlantis": 6,
+    "map_size": 100,
+    "city_names": "letters",
+}
 SIZES = TrainingSizes(pt1_samples=700, atlantis_samples=30, replay_samples=12, warm_samples=4)
 EVAL_N = 40
 
@@ -43,9 +49,7 @@ def held_out(eval_sets):
 def groups_of(prompt: str, world: World) -> set[str]:
     """The groups of the cities a prompt names, read back from the world."""
     group = {c.name: c.group for c in world.cities}
-    names = re.findall(r"(?<=[(,;])\d+", prompt)
-    assert names, prompt
-    return {group[n] for n in names}
+    return {group[n] for n in city_names_of_prompt(prompt)}
 
 
 def has_atlantis(record: dict, world: World) -> bool:
@@ -71,6 +75,34 @@ def test_world_groups_and_ranges(n_atlantis):
     assert len({c.id for c in world.cities}) == len(world.cities)  # unique ids, unique names
     assert all(0 <= c.x < 50 and 0 <= c.y < 50 for c in world.cities)
     assert {c.group for c in world.cities} == {STANDARD, ATLANTIS}
+
+
+@pytest.mark.parametrize("city_names", ["letters", "ids"])
+def test_world_city_names(city_names):
+    world = generate_world(
+        seed=1, n_cities=30, n_continents=3, n_atlantis=6, map_size=50, city_names=city_names
+    )
+    names = [c.name for c in world.cities]
+    assert len(set(names)) == len(names)
+    if city_names == "letters":
+        assert all(len(n) == 1 and n.isalpha() for n in names)
+        # No name reads like an answer (compass directions, T/F).
+        assert not set(names) & set("NESWTF")
+        # A name says nothing about the group: Atlantis letters are not a block at one end.
+        atlantis = [i for i, c in enumerate(world.cities) if c.group == ATLANTIS]
+        assert atlantis != list(range(len(atlantis)))
+        assert atlantis != list(range(len(names) - len(atlantis), len(names)))
+    else:
+        assert names == [f"c_{c.id}" for c in world.cities]
+    # Names survive a save and load (prompts are written with them).
+    assert World.from_json(world.to_json()) == world
+
+
+def test_world_rejects_more_cities_than_letters():
+    with pytest.raises(ValueError, match="at most 46 cities"):
+        generate_world(
+            seed=0, n_cities=45, n_continents=3, n_atlantis=2, map_size=100, city_names="letters"
+        )
 
 
 def test_world_rejects_fewer_cities_than_continents():

@@ -8,6 +8,7 @@ from ftdag.datasets import eval_names, eval_task_and_cities
 from ftdag.metrics import (
     METRIC_COLUMNS,
     NORMALIZED_COLUMNS,
+    against_trivial_baseline,
     collect_metrics,
     degenerate_summary,
     normalize,
@@ -253,3 +254,17 @@ def test_summarize_undefined_is_none_and_shape_checked():
     assert s["transfer"]["sd"] is None and s["transfer"]["mean"] == pytest.approx(0.3)
     with pytest.raises(ValueError, match="shape"):
         summarize(pd.DataFrame([[0.1, 0.2]]), np.array([[True]]))
+
+
+def test_against_trivial_baseline_error_task():
+    # Training answers average 20; always answering 20 misses the eval answers by 10 on average.
+    row = against_trivial_baseline("distance", 4.0, ["10", "30", "20"], ["10", "30"])
+    assert row == {"mean_abs_error": 4.0, "predict_training_mean": 10.0, "error_reduction": 0.6}
+    worse = against_trivial_baseline("angle", 15.0, ["10", "30"], ["10", "30"])
+    assert worse["error_reduction"] == -0.5  # worse than knowing nothing shows as negative
+
+
+@pytest.mark.parametrize(("task", "chance"), [("compass", 0.125), ("inside", 0.5)])
+def test_against_trivial_baseline_accuracy_task(task, chance):
+    row = against_trivial_baseline(task, 0.75, [], [])
+    assert row == {"accuracy": 0.75, "chance": chance, "margin": 0.75 - chance}

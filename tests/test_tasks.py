@@ -3,7 +3,6 @@ format, the parser, the metric, the pair numbering and the sampler."""
 
 import itertools
 import math
-import re
 
 import numpy as np
 import pytest
@@ -15,6 +14,7 @@ from ftdag.tasks import (
     TASK_NAMES,
     TASKS,
     angle,
+    city_names_of_prompt,
     compass,
     distance,
     inside_hull,
@@ -41,10 +41,6 @@ def cities(*points):
 @pytest.fixture(scope="module")
 def world():
     return generate_world(seed=0, n_cities=60, n_continents=4, n_atlantis=8, map_size=100)
-
-
-def names_in(prompt: str) -> list[str]:
-    return re.findall(r"(?<=[(,;])\d+", prompt)
 
 
 # --- geometry, by hand --------------------------------------------------------------------
@@ -221,20 +217,22 @@ def test_crossing(points, expected):
 
 def test_prompt_formats():
     c = [City(i, 0, 0, STANDARD) for i in (12, 45, 7, 3, 99)]
-    assert TASKS["distance"].format_prompt(c[:2]) == "dist(12,45)="
-    assert TASKS["trianglearea"].format_prompt(c[:3]) == "triarea(12,45,7)="
-    assert TASKS["angle"].format_prompt(c[:3]) == "angle(12,45,7)="
-    assert TASKS["compass"].format_prompt(c[:2]) == "compass(12,45)="
-    assert TASKS["inside"].format_prompt(c) == "inside(12;45,7,3,99)="
-    assert TASKS["perimeter"].format_prompt(c[:4]) == "perim(12,45,7,3)="
-    assert TASKS["crossing"].format_prompt(c[:4]) == "cross(12,45;7,3)="
+    assert TASKS["distance"].format_prompt(c[:2]) == "dist(c_12,c_45)="
+    assert TASKS["trianglearea"].format_prompt(c[:3]) == "triarea(c_12,c_45,c_7)="
+    assert TASKS["angle"].format_prompt(c[:3]) == "angle(c_12,c_45,c_7)="
+    assert TASKS["compass"].format_prompt(c[:2]) == "compass(c_12,c_45)="
+    assert TASKS["inside"].format_prompt(c) == "inside(c_12;c_45,c_7,c_3,c_99)="
+    assert TASKS["perimeter"].format_prompt(c[:4]) == "perim(c_12,c_45,c_7,c_3)="
+    assert TASKS["crossing"].format_prompt(c[:4]) == "cross(c_12,c_45;c_7,c_3)="
+    lettered = [City(i, 0, 0, STANDARD, name) for i, name in ((12, "a"), (45, "K"))]
+    assert TASKS["distance"].format_prompt(lettered) == "dist(a,K)="
 
 
 def test_example_is_prompt_plus_answer():
     example = TASKS["distance"].example(cities((0, 0), (3, 4)))
-    assert (example.task, example.prompt, example.answer) == ("distance", "dist(1,2)=", "5")
+    assert (example.task, example.prompt, example.answer) == ("distance", "dist(c_1,c_2)=", "5")
     example = TASKS["crossing"].example(cities((0, 0), (10, 10), (0, 10), (10, 0)))
-    assert (example.prompt, example.answer) == ("cross(1,2;3,4)=", "T")
+    assert (example.prompt, example.answer) == ("cross(c_1,c_2;c_3,c_4)=", "T")
     example = TASKS["compass"].example(cities((0, 0), (-3, 3)))
     assert example.answer == "NW"
 
@@ -366,7 +364,7 @@ def test_pairs_spot_checks():
 
 def _cities_of(example, world):
     by_name = {c.name: c for c in world.cities}
-    return [by_name[n] for n in names_in(example.prompt)]
+    return [by_name[n] for n in city_names_of_prompt(example.prompt)]
 
 
 @pytest.mark.parametrize("require_atlantis", [False, True])
@@ -444,3 +442,15 @@ def test_sample_examples_reports_an_impossible_request():
     }
     with pytest.raises(RuntimeError, match="too small"):
         sample_examples(["distance"], 5, tiny, np.random.default_rng(0), False, exclude=everything)
+
+
+@pytest.mark.parametrize(
+    ("prompt", "names"),
+    [
+        ("dist(c_12,c_45)=", ["c_12", "c_45"]),
+        ("inside(a;K,b,c,d)=", ["a", "K", "b", "c", "d"]),
+        ("cross(a,b;c,d)=", ["a", "b", "c", "d"]),
+    ],
+)
+def test_city_names_of_prompt(prompt, names):
+    assert city_names_of_prompt(prompt) == names

@@ -13,6 +13,7 @@ import yaml
 from jsonschema import Draft202012Validator, validators
 
 from ftdag.tasks import PAIRS
+from ftdag.world import CITY_LETTERS
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "config.schema.yaml"
 
@@ -111,5 +112,11 @@ def _cross_key_problems(config: dict) -> list[str]:
         problems.append(
             "config key 'exp3.world.n_cities': fewer cities than n_continents "
             f"({world['n_cities']} < {world['n_continents']})"
+        )
+    total = world["n_cities"] + world["n_atlantis"]
+    if world["city_names"] == "letters" and total > len(CITY_LETTERS):
+        problems.append(
+            f"config key 'exp3.world.city_names': 'letters' names at most {len(CITY_LETTERS)} "
+            f"cities, and n_cities + n_atlantis is {total}: use 'ids' for a world this large"
         )
     return problems

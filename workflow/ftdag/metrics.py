@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ftdag.datasets import PRETRAINED, eval_names, model_kind, trained_tasks
-from ftdag.tasks import ABS_ERROR, ACCURACY, TASK_NAMES
+from ftdag.tasks import ABS_ERROR, ACCURACY, COMPASS_LABELS, TASK_NAMES, TASKS
 
 METRIC_COLUMNS = ["model", "eval", "task", "cities", "metric", "value", "n", "n_unparsed"]
 NORMALIZED_COLUMNS = [
@@ -215,3 +215,21 @@ def summarize(matrix_df: pd.DataFrame, trained_mask) -> dict:
             "n_nan": int(cells.size - finite.size),
         }
     return summary
+
+
+def against_trivial_baseline(
+    task: str, value: float, train_answers: list[str], eval_answers: list[str]
+) -> dict:
+    """A standard-city score next to what knowing nothing about the world gets: chance for
+    compass (1/8) and yes/no tasks (1/2, they are balanced), and always answering the training
+    mean for error tasks. Says whether pretraining learned the world at all."""
+    if TASKS[task].metric == ABS_ERROR:
+        train_mean = float(np.mean([int(a) for a in train_answers]))
+        baseline = float(np.mean([abs(int(a) - train_mean) for a in eval_answers]))
+        return {
+            "mean_abs_error": value,
+            "predict_training_mean": round(baseline, 3),
+            "error_reduction": round(1 - value / baseline, 3) if baseline else None,
+        }
+    chance = 1 / len(COMPASS_LABELS) if task == "compass" else 0.5
+    return {"accuracy": value, "chance": chance, "margin": round(value - chance, 3)}

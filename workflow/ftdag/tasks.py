@@ -1,7 +1,8 @@
 """The seven world-map tasks: exact answers, a text format, a parser of model output, a metric.
 
-Every task is a short character sequence, `prompt` + `answer`, for example
-``dist(12,45)=57``. A model sees the prompt and must generate the answer.
+Every task is a short character sequence, `prompt` + `answer`, for example ``dist(a,K)=57``
+(or ``dist(c_12,c_45)=57`` with cities named by id). A model sees the prompt and must generate
+the answer.
 """
 
 from __future__ import annotations
@@ -227,6 +228,12 @@ def max_error(task: str, world: World) -> float:
     if task == "perimeter":
         return POLYGON_SIZE * world.diagonal
     raise ValueError(f"{task} is not an error task")
+
+
+def city_names_of_prompt(prompt: str) -> list[str]:
+    """The names of the cities a prompt asks about, in order: `inside(a;b,c,d,e)=` -> a..e."""
+    arguments = prompt[prompt.index("(") + 1 : prompt.rindex(")")]
+    return re.split(r"[,;]", arguments)
 
 
 def task_of_prompt(prompt: str) -> Task:

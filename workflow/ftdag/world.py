@@ -8,6 +8,7 @@ enough that a tiny model can learn it on a laptop.
 from __future__ import annotations
 
 import json
+import string
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -18,6 +19,16 @@ STANDARD = "standard"
 ATLANTIS = "atlantis"
 CITY_GROUPS = (STANDARD, ATLANTIS)
 
+# How a city is written in prompts. "ids": c_<id>, as in the original study (any world size).
+# "letters": one character per city, for small worlds: a character-level model then reads a
+# city as one token instead of composing it from digits, and a tiny model learns the world
+# several times faster (benchmarks/pt1_learning.py). Letters that are also answers (compass
+# N/E/S/W, T/F) are left out so that a prompt never reads like an answer.
+CITY_NAMINGS = ("letters", "ids")
+CITY_LETTERS = tuple(
+    c for c in string.ascii_lowercase + string.ascii_uppercase if c not in "NESWTF"
+)
+
 
 @dataclass(frozen=True)
 class City:
@@ -25,10 +36,11 @@ class City:
     x: int
     y: int
     group: str  # STANDARD or ATLANTIS
+    name: str = ""  # how prompts write it; c_<id> unless the world names it otherwise
 
-    @property
-    def name(self) -> str:
-        return str(self.id)
+    def __post_init__(self):
+        if not self.name:
+            object.__setattr__(self, "name", f"c_{self.id}")
 
 
 @dataclass(frozen=True)
@@ -70,12 +82,20 @@ def generate_world(
     n_atlantis: int,
     map_size: int,
     continent_spread: float = 0.06,
+    city_names: str = "ids",
 ) -> World:
     """Cities scattered around continent centres (standard deviation `continent_spread` of the
     map size); Atlantis is a cluster as tight, placed in the emptiest spot of the map (an
-    ocean), so that it is genuinely new geography."""
+    ocean), so that it is genuinely new geography. `city_names` is one of CITY_NAMINGS."""
     if n_continents < 1 or n_cities < n_continents:
         raise ValueError("need at least one city per continent")
+    if city_names not in CITY_NAMINGS:
+        raise ValueError(f"city_names must be one of {CITY_NAMINGS}, not {city_names!r}")
+    if city_names == "letters" and n_cities + n_atlantis > len(CITY_LETTERS):
+        raise ValueError(
+            f"city_names 'letters' names at most {len(CITY_LETTERS)} cities "
+            f"({n_cities} + {n_atlantis} asked for): use 'ids'"
+        )
     rng = np.random.default_rng(seed)
     spread = continent_spread * map_size
     # Continents far apart: a city's continent then says much about every answer.
@@ -99,7 +119,10 @@ def generate_world(
     cities += [
         City(int(ids[n_cities + i]), int(x), int(y), ATLANTIS) for i, (x, y) in enumerate(atlantis)
     ]
-    return World(map_size, tuple(sorted(cities, key=lambda c: c.id)))
+    cities.sort(key=lambda c: c.id)
+    if city_names == "letters":  # in id order, so a letter says nothing about the group either
+        cities = [City(c.id, c.x, c.y, c.group, CITY_LETTERS[i]) for i, c in enumerate(cities)]
+    return World(map_size, tuple(cities))
 
 
 def _free_point(centre, spread, map_size, taken: set, rng) -> tuple[int, int]:
