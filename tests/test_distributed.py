@@ -15,40 +15,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from transformers import AutoModelForCausalLM
 
+from finetune_helpers import TINY_FINETUNE, save_tiny_parent, weights, write_finetune_data
 from ftdag import distributed, io
-from ftdag.model import build_model, save_model
-from ftdag.tasks import TASK_NAMES, sample_examples
-from ftdag.tokenizer import build_tokenizer
-from ftdag.world import generate_world
 
-TRAINING = {
-    "epochs": 1,
-    "batch_size": 8,
-    "lr": 5e-3,
-    "weight_decay": 0.01,
-    "warmup_fraction": 0.1,
-    "grad_clip": 1.0,
-    "seed": 0,
-    "checkpoint_every": 1000,
-    "lora": None,
-}
+# One epoch, and weight decay on, so that the decoupled decay is shared correctly as well.
+TRAINING = {**TINY_FINETUNE, "epochs": 1, "weight_decay": 0.01}
 
 
 @pytest.fixture(scope="module")
 def parent(tmp_path_factory):
-    path = tmp_path_factory.mktemp("parent") / "pt1"
-    tokenizer = build_tokenizer()
-    save_model(build_model(tokenizer, 32, 64, 2, 1, seed=0), tokenizer, path)
-    return path
-
-
-def write_data(path, n: int) -> Path:
-    world = generate_world(0, 16, 2, 4, 100)
-    examples = sample_examples(TASK_NAMES, n, world, np.random.default_rng(0), True)
-    io.write_jsonl(path, [e.to_record("standard") for e in examples])
-    return path
+    return save_tiny_parent(tmp_path_factory.mktemp("parent") / "pt1")
 
 
 def finetune_kwargs(parent, data, out, checkpoint, training=TRAINING) -> dict:
@@ -60,10 +37,6 @@ def finetune_kwargs(parent, data, out, checkpoint, training=TRAINING) -> dict:
         "checkpoint": str(checkpoint),
         "device": "cpu",
     }
-
-
-def weights(path):
-    return AutoModelForCausalLM.from_pretrained(path).state_dict()
 
 
 @pytest.mark.parametrize(
@@ -83,7 +56,7 @@ def test_processes_follow_the_gpu_request(resources, expected):
 
 def test_two_processes_match_one_with_the_same_global_batch(parent, tmp_path):
     # Batches of 8, the last of one sample: one process gets none of it.
-    data = write_data(tmp_path / "train.jsonl", 41)
+    data = write_finetune_data(tmp_path / "train.jsonl", 41, "standard")
     assert len(io.read_jsonl(data)) % 8 == 1
     one, two = tmp_path / "one", tmp_path / "two"
     distributed.launch(
@@ -108,7 +81,7 @@ def test_two_processes_match_one_with_the_same_global_batch(parent, tmp_path):
 
 
 def test_sigterm_stops_both_processes_at_one_checkpoint_and_the_rerun_resumes(parent, tmp_path):
-    data = write_data(tmp_path / "train.jsonl", 2000)  # seconds of training
+    data = write_finetune_data(tmp_path / "train.jsonl", 2000, "standard")  # seconds of training
     training = {**TRAINING, "epochs": 2, "checkpoint_every": 20}
     checkpoint, out = tmp_path / "ckpt.pt", tmp_path / "out"
     kwargs = finetune_kwargs(parent, data, out, checkpoint, training)
