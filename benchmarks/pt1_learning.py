@@ -7,6 +7,7 @@ training mean (error tasks). Writes JSON. Used to size the default campaign:
     python benchmarks/pt1_learning.py --hidden 128 --layers 4 --samples 20000 --epochs 3
     python benchmarks/pt1_learning.py --tasks distance --samples 50000 --epochs 2
     python benchmarks/pt1_learning.py --city-names ids   # cities spelled c_<id>, as in the study
+    python benchmarks/pt1_learning.py --samples 14000 --lead-in-samples 18000  # the default pt1
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import torch  # noqa: E402
 from ftdag.evaluate import evaluate_model  # noqa: E402
 from ftdag.io import write_json  # noqa: E402
 from ftdag.metrics import against_trivial_baseline  # noqa: E402
-from ftdag.model import build_model  # noqa: E402
+from ftdag.model import build_model, save_model  # noqa: E402
 from ftdag.tasks import TASK_NAMES, sample_examples  # noqa: E402
 from ftdag.tokenizer import build_tokenizer  # noqa: E402
 from ftdag.train import TrainConfig, train  # noqa: E402
@@ -39,6 +40,10 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, default=256)
     parser.add_argument("--layers", type=int, default=4)
     parser.add_argument("--samples", type=int, default=20000)
+    parser.add_argument(
+        "--lead-in-samples", type=int, default=0, help="seen once first (exp3.data.pt1_lead_in_*)"
+    )
+    parser.add_argument("--lead-in-tasks", default="distance,compass")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--batch-size", type=int, default=64)
@@ -46,6 +51,8 @@ def main() -> None:
     parser.add_argument("--city-names", choices=["letters", "ids"], default="letters")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--eval-samples", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=0, help="model init and sample order")
+    parser.add_argument("--save-model", type=Path, help="also save the trained model here")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks/results/pt1_learning.json")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -61,21 +68,41 @@ def main() -> None:
         for t in tasks
     }
     exclude = {r["prompt"] for records in held_out.values() for r in records}
-    training = [
+    lead_in = [
+        e.to_record(STANDARD)
+        for e in sample_examples(
+            args.lead_in_tasks.split(","), args.lead_in_samples, world, rng, False, exclude=exclude
+        )
+    ]
+    training = lead_in + [
         e.to_record(STANDARD)
         for e in sample_examples(tasks, args.samples, world, rng, False, exclude=exclude)
     ]
     tokenizer = build_tokenizer()
     model = build_model(
-        tokenizer, args.hidden, 4 * args.hidden, max(2, args.hidden // 32), args.layers, 0
+        tokenizer, args.hidden, 4 * args.hidden, max(2, args.hidden // 32), args.layers, args.seed
     )
     config = TrainConfig(
-        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, checkpoint_every=10**9
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        checkpoint_every=10**9,
     )
     started = time.time()
-    stats = train(model, tokenizer, training, config, args.out.with_suffix(".ckpt"), progress=False)
+    stats = train(
+        model,
+        tokenizer,
+        training,
+        config,
+        args.out.with_suffix(".ckpt"),
+        progress=False,
+        lead_in=len(lead_in),
+    )
     args.out.with_suffix(".ckpt").unlink(missing_ok=True)
-    rows, _ = evaluate_model(
+    if args.save_model:
+        save_model(model, tokenizer, args.save_model)
+    rows, predictions = evaluate_model(
         model, tokenizer, {f"{t}_standard": r for t, r in held_out.items()}, world
     )
 
@@ -94,6 +121,8 @@ def main() -> None:
             [r["answer"] for r in held_out[task]],
         )
     write_json(args.out, result)
+    if args.save_model:
+        write_json(args.save_model / "predictions.json", predictions)
     print(json.dumps(result, indent=2))
 
 

@@ -6,10 +6,12 @@ from collections import Counter
 import pytest
 
 from ftdag.datasets import (
+    LEAD_IN,
     MULTI_TASK,
     TrainingSizes,
     build_eval_sets,
     build_training_set,
+    count_lead_in,
     eval_names,
     eval_task_and_cities,
     finetune_names,
@@ -187,6 +189,33 @@ def test_pt1_has_no_atlantis(world, held_out):
     counts = Counter(r["task"] for r in records)
     assert set(counts) == set(TASK_NAMES)
     assert all(c == SIZES.pt1_samples // 7 for c in counts.values())  # 700 = 7 x 100
+
+
+def test_pt1_lead_in_comes_first_then_the_mix(world, held_out):
+    sizes = TrainingSizes(**{**SIZES.__dict__, "pt1_lead_in_samples": 60})
+    records = build_training_set(
+        "pt1", world, sizes, seed=0, held_out=held_out, lead_in_tasks=("distance", "compass")
+    )
+    assert len(records) == 60 + SIZES.pt1_samples
+    assert count_lead_in(records) == 60
+    lead_in, mix = records[:60], records[60:]
+    assert Counter(r["task"] for r in lead_in) == Counter({"distance": 30, "compass": 30})
+    assert all(r[LEAD_IN] is True for r in lead_in) and not any(LEAD_IN in r for r in mix)
+    assert [r["task"] for r in lead_in[:10]] != ["distance", "compass"] * 5  # shuffled
+    assert all(c == SIZES.pt1_samples // 7 for c in Counter(r["task"] for r in mix).values())
+    for r in records:  # standard cities only, and never an evaluation prompt
+        assert groups_of(r["prompt"], world) == {STANDARD}
+        assert r["prompt"] not in held_out
+    # fine-tunes have no lead-in, whatever the size says
+    assert count_lead_in(build_training_set("ftwb1-2", world, sizes, 0, held_out)) == 0
+
+
+def test_count_lead_in_requires_the_lead_in_first():
+    lead, other = {"prompt": "p", LEAD_IN: True}, {"prompt": "q"}
+    assert count_lead_in([lead, lead, other]) == 2
+    assert count_lead_in([other, other]) == 0
+    with pytest.raises(ValueError, match="must all come before"):
+        count_lead_in([lead, other, lead])
 
 
 def composition(records, world):

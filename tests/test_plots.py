@@ -139,11 +139,13 @@ def test_smooth_is_a_trailing_moving_average():
     assert np.allclose(smooth([5, 6, 7], 1), [5, 6, 7])
 
 
-def test_training_curves_png(tmp_path):
+@pytest.mark.parametrize("lead_in_steps", [0, 30])
+def test_training_curves_png(tmp_path, lead_in_steps):
     from ftdag.plots import plot_training_curves
 
+    pt1 = {"loss_curve": list(np.linspace(4, 1, 120)), "epochs": 3}
     stats = {
-        "pt1": {"loss_curve": list(np.linspace(4, 1, 120)), "epochs": 3},
+        "pt1": {**pt1, "lead_in_steps": lead_in_steps},
         "ftwb1-4": {"loss_curve": [1.0, 0.8, 0.7], "epochs": 2},
         "ftwb2-2": {"loss_curve": [1.2, 1.1], "epochs": 2},
     }

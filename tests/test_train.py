@@ -16,7 +16,9 @@ from ftdag.model import build_model
 from ftdag.tokenizer import build_tokenizer
 from ftdag.train import (
     IGNORE,
+    LEAD_IN_EPOCH,
     Preempted,
+    Schedule,
     TrainConfig,
     answer_loss,
     collate,
@@ -112,6 +114,42 @@ def test_epoch_order():
     assert a.tolist() != epoch_order(1, 0, 50).tolist()
 
 
+def test_schedule_lead_in_once_then_epochs_over_the_rest():
+    # 10 samples, the first 4 a lead-in; batches of 3: 2 lead-in steps, then 2 epochs of
+    # 2 steps over samples 4-9
+    schedule = Schedule(n_samples=10, lead_in=4, epochs=2, batch_size=3, seed=0)
+    assert (schedule.lead_in_steps, schedule.steps_per_epoch, schedule.total_steps) == (2, 2, 6)
+    assert [schedule.position(s) for s in range(6)] == [
+        (LEAD_IN_EPOCH, 0),
+        (LEAD_IN_EPOCH, 1),
+        (0, 0),
+        (0, 1),
+        (1, 0),
+        (1, 1),
+    ]
+    seen = []
+    for step in range(schedule.total_steps):
+        epoch, position = schedule.position(step)
+        seen.append(schedule.order(epoch)[position * 3 : (position + 1) * 3].tolist())
+    flat = [i for batch in seen for i in batch]
+    assert sorted(flat[:4]) == [0, 1, 2, 3]  # each lead-in sample once, first
+    assert sorted(flat[4:10]) == sorted(flat[10:]) == list(range(4, 10))  # then whole epochs
+    assert flat[4:10] != flat[10:]  # shuffled anew each epoch
+    assert schedule.order(0).tolist() == Schedule(10, 4, 2, 3, 0).order(0).tolist()
+
+    # without a lead-in: the plain epochs of epoch_order
+    plain = Schedule(n_samples=10, lead_in=0, epochs=2, batch_size=3, seed=0)
+    assert (plain.total_steps, plain.position(4)) == (8, (1, 0))
+    assert plain.order(1).tolist() == epoch_order(0, 1, 10).tolist()
+
+
+def test_a_lead_in_must_leave_samples_to_train(tokenizer, tmp_path):
+    model = build_model(tokenizer, seed=0, **TINY)
+    config = TrainConfig(epochs=1, batch_size=4, lr=1e-3)
+    with pytest.raises(ValueError, match="lead-in of 24 leaves none of the 24"):
+        train(model, tokenizer, _small_records(), config, tmp_path / "c.pt", lead_in=24)
+
+
 def test_fingerprint():
     config = TrainConfig(epochs=2, batch_size=4, lr=1e-3)
     assert config.fingerprint("run") == TrainConfig(epochs=2, batch_size=4, lr=1e-3).fingerprint(
@@ -174,7 +212,7 @@ def _small_records():
     return [{"prompt": f"{c}{d}=", "answer": f"{ord(c) + d}"} for c in "pqrstu" for d in range(4)]
 
 
-@pytest.mark.parametrize("change", ["lr", "run_id", "records"])
+@pytest.mark.parametrize("change", ["lr", "run_id", "records", "lead_in"])
 def test_checkpoint_of_another_configuration_is_ignored(tokenizer, tmp_path, caplog, change):
     records = _small_records()  # 24 records, 6 steps of 4 per epoch, 12 steps in all
     config = TrainConfig(epochs=2, batch_size=4, lr=1e-3, checkpoint_every=5, seed=0)
@@ -191,27 +229,44 @@ def test_checkpoint_of_another_configuration_is_ignored(tokenizer, tmp_path, cap
     assert len(calls) == 2
     assert same_weights(same.state_dict(), first.state_dict())
 
-    other_config, run_id, other_records = config, "a", records
+    other_config, run_id, other_records, lead_in = config, "a", records, 0
     if change == "lr":
         other_config = TrainConfig(epochs=2, batch_size=4, lr=2e-3, checkpoint_every=5, seed=0)
     elif change == "run_id":
         run_id = "b"
-    else:
+    elif change == "records":
         other_records = records[:-4]  # 20 records: 5 steps per epoch, 10 in all
-    total = 2 * -(-len(other_records) // 4)
+    else:
+        lead_in = 4  # the same 24 records: 1 lead-in step, then 2 x 5 steps
+    total = -(-lead_in // 4) + 2 * -(-(len(other_records) - lead_in) // 4)
 
     other = build_model(tokenizer, seed=0, **TINY)
     calls = count_forward_calls(other)
     with caplog.at_level("WARNING", logger="ftdag.train"):
         stats = train(
-            other, tokenizer, other_records, other_config, checkpoint, run_id, progress=False
+            other,
+            tokenizer,
+            other_records,
+            other_config,
+            checkpoint,
+            run_id,
+            progress=False,
+            lead_in=lead_in,
         )
     assert len(calls) == total  # started from step 0
     assert stats["steps"] == len(stats["loss_curve"]) == total
     assert "ignoring" in caplog.text
 
     fresh = build_model(tokenizer, seed=0, **TINY)
-    train(fresh, tokenizer, other_records, other_config, tmp_path / "fresh.pt", run_id=run_id)
+    train(
+        fresh,
+        tokenizer,
+        other_records,
+        other_config,
+        tmp_path / "fresh.pt",
+        run_id=run_id,
+        lead_in=lead_in,
+    )
     assert same_weights(other.state_dict(), fresh.state_dict())
 
 
@@ -263,8 +318,13 @@ def run(out):
     )
     calls = []
     model.register_forward_pre_hook(lambda *_: calls.append(1))
-    config = TrainConfig(epochs=10, batch_size=4, lr=1e-3, checkpoint_every=25, seed=0)
-    stats = train(model, tokenizer, records, config, out / "checkpoint.pt", "tiny", progress=False)
+    config = TrainConfig(epochs=30, batch_size=4, lr=1e-3, checkpoint_every=25, seed=0)
+    # The first 120 records are a lead-in (30 steps): the first checkpoint, where the tests
+    # stop a run, falls inside it, so a resumed run also crosses from lead-in to epochs.
+    stats = train(
+        model, tokenizer, records, config, out / "checkpoint.pt", "tiny", progress=False,
+        lead_in=120,
+    )
     torch.save(model.state_dict(), out / "final.pt")
     stats["forward_calls"] = len(calls)
     (out / "stats.json").write_text(json.dumps(stats))
@@ -304,7 +364,7 @@ for pid in children:  # stdin closed: the tests are over
     os.kill(pid, signal.SIGKILL)
     os.waitpid(pid, 0)
 '''
-TOTAL_STEPS = 400  # 160 records / 4 per batch x 10 epochs
+TOTAL_STEPS = 330  # a lead-in of 120 records / 4 per batch, then 40 / 4 x 30 epochs
 CHECKPOINT_EVERY = 25
 
 

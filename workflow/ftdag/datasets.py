@@ -1,7 +1,9 @@
 """Training and evaluation sets of exp3, deterministic from the world and a seed.
 
 Models and their data:
-- ``pt1``: the seven-task mix on standard cities only (Atlantis never appears);
+- ``pt1``: the seven-task mix on standard cities only (Atlantis never appears), after an
+  optional lead-in of a few tasks (distance and compass by default) that training sees once,
+  first: a tiny model learns where the cities are from those far sooner than from the mix;
 - ``ftwb1-k``: task k with an Atlantis city in every sample, a replay of task k without
   Atlantis, and a small warm set of Atlantis samples of every task;
 - ``ftwb2-p``: the same recipe for the two tasks of pair p.
@@ -22,6 +24,7 @@ from ftdag.world import ATLANTIS, CITY_GROUPS, STANDARD, World
 
 MULTI_TASK = "multi_task"
 PRETRAINED = "pt1"
+LEAD_IN = "lead_in"  # a record field: true on pt1's lead-in samples, which come first
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,7 @@ class TrainingSizes:
     atlantis_samples: int  # per trained task, every sample has an Atlantis city
     replay_samples: int  # per trained task, standard cities only
     warm_samples: int  # per task (all seven), with an Atlantis city
+    pt1_lead_in_samples: int = 0  # pt1 only, seen once before the mix
 
 
 def eval_names() -> list[str]:
@@ -92,10 +96,25 @@ def build_eval_sets(world: World, n_per_set: int, seed: int) -> dict[str, list[d
 
 
 def build_training_set(
-    model: str, world: World, sizes: TrainingSizes, seed: int, held_out: set[str]
+    model: str,
+    world: World,
+    sizes: TrainingSizes,
+    seed: int,
+    held_out: set[str],
+    lead_in_tasks: tuple[str, ...] = ("distance", "compass"),
 ) -> list[dict]:
-    """The training samples of `model`, shuffled, none of whose prompts is in `held_out`."""
+    """The training samples of `model`, shuffled, none of whose prompts is in `held_out`.
+    pt1's lead-in samples (of `lead_in_tasks`, marked LEAD_IN) come first, shuffled apart."""
     rng = _rng(seed, "train/" + model)
+    lead_in: list[dict] = []
+    if model_kind(model) == PRETRAINED and sizes.pt1_lead_in_samples:
+        examples = sample_examples(
+            lead_in_tasks, sizes.pt1_lead_in_samples, world, rng, False, exclude=held_out
+        )
+        lead_in = [
+            {**examples[i].to_record(STANDARD), LEAD_IN: True}
+            for i in rng.permutation(len(examples))
+        ]
     records: list[dict] = []
 
     def add(tasks, n, require_atlantis):
@@ -111,4 +130,14 @@ def build_training_set(
             add((task,), sizes.replay_samples, require_atlantis=False)
         add(TASK_NAMES, sizes.warm_samples * len(TASK_NAMES), require_atlantis=True)
     order = rng.permutation(len(records))
-    return [records[i] for i in order]
+    return lead_in + [records[i] for i in order]
+
+
+def count_lead_in(records: list[dict]) -> int:
+    """How many records at the start are lead-in samples; there are none after them."""
+    n = 0
+    while n < len(records) and records[n].get(LEAD_IN):
+        n += 1
+    if any(r.get(LEAD_IN) for r in records[n:]):
+        raise ValueError("lead-in samples must all come before the other training samples")
+    return n

@@ -54,10 +54,22 @@ def make_training_set(model: str, world_path, eval_paths, data_config: dict, out
     sizes = datasets.TrainingSizes(
         **{k: data_config[k] for k in datasets.TrainingSizes.__dataclass_fields__}
     )
-    records = datasets.build_training_set(model, world, sizes, data_config["seed"], held_out)
+    records = datasets.build_training_set(
+        model,
+        world,
+        sizes,
+        data_config["seed"],
+        held_out,
+        tuple(data_config["pt1_lead_in_tasks"]),
+    )
     io.write_jsonl(out_path, records)
+    lead_in = datasets.count_lead_in(records)
     log.info(
-        "%s: %d training samples (tasks %s)", model, len(records), datasets.trained_tasks(model)
+        "%s: %d training samples (tasks %s)%s",
+        model,
+        len(records),
+        datasets.trained_tasks(model),
+        f", the first {lead_in} a lead-in of {data_config['pt1_lead_in_tasks']}" if lead_in else "",
     )
 
 
@@ -74,7 +86,14 @@ def _train_and_save(model, tokenizer, train_data, training: dict, out_dir, check
     device = str(next(model.parameters()).device)  # with its index: cuda:3 under torchrun
     started = time.time()
     stats = train(
-        model, tokenizer, records, config, checkpoint, run_id + _file_digest(train_data), device
+        model,
+        tokenizer,
+        records,
+        config,
+        checkpoint,
+        run_id + _file_digest(train_data),
+        device,
+        lead_in=datasets.count_lead_in(records),
     )
     stats["wall_seconds"] = round(time.time() - started, 3)
     stats["processes"] = distributed.world_size()

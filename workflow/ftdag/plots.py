@@ -224,6 +224,9 @@ def plot_training_curves(stats: dict[str, dict], arch: str, path) -> None:
             curve = smooth(losses, max(1, len(losses) // 50))
             pt1_ax.plot(steps, losses, color="lightgrey", lw=0.6, label="per step")
             pt1_ax.plot(steps, curve, color="black", lw=1.5, label="moving average")
+            lead_in_steps = stats[model].get("lead_in_steps", 0)
+            if lead_in_steps:  # the loss jumps where the mix starts: tasks not seen before
+                pt1_ax.axvline(lead_in_steps, color="tab:blue", ls=":", label="end of lead-in")
         else:
             curve = smooth(losses, max(1, len(losses) // 8))  # short runs: a coarser average
             style = "--" if model.startswith("ftwb2") else "-"
@@ -231,7 +234,9 @@ def plot_training_curves(stats: dict[str, dict], arch: str, path) -> None:
                 _row_label_ftwb1(model) if model.startswith("ftwb1") else _row_label_ftwb2(model)
             )
             ft_ax.plot(steps, curve, style, lw=1.2, label=label)
-    pt1_ax.set_title(f"pt1 ({stats.get('pt1', {}).get('epochs', '?')} epochs)")
+    pt1_stats = stats.get("pt1", {})
+    lead_in = "a lead-in, then " if pt1_stats.get("lead_in_steps") else ""
+    pt1_ax.set_title(f"pt1 ({lead_in}{pt1_stats.get('epochs', '?')} epochs)")
     ft_ax.set_title("fine-tunes from pt1 (moving average)")
     for ax in (pt1_ax, ft_ax):
         ax.set_xlabel("step")

@@ -1,5 +1,8 @@
 """The training loop: AdamW, warm-up then linear decay, gradient clipping, loss on the answer.
 
+An optional lead-in (the first records) is seen once, before the epochs over the rest: a
+curriculum, e.g. pt1 learning where cities are from distance and compass before the full mix.
+
 Resumable inside the job: every `checkpoint_every` steps the model, optimizer, scheduler, RNG
 states and data position are saved; a job that is killed and started again continues from
 there and ends with the same weights as an uninterrupted run (on CPU). On SIGTERM (preemption,
@@ -112,6 +115,46 @@ def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
     return np.random.default_rng([seed, epoch]).permutation(n)
 
 
+LEAD_IN_EPOCH = -1  # the lead-in's pass in the schedule below
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Which samples each step trains on: a lead-in of the first `lead_in` samples, once, then
+    `epochs` passes over the rest; each pass shuffled, each a function of the step alone."""
+
+    n_samples: int
+    lead_in: int
+    epochs: int
+    batch_size: int
+    seed: int
+
+    @property
+    def lead_in_steps(self) -> int:
+        return math.ceil(self.lead_in / self.batch_size)
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return math.ceil((self.n_samples - self.lead_in) / self.batch_size)
+
+    @property
+    def total_steps(self) -> int:
+        return self.lead_in_steps + self.epochs * self.steps_per_epoch
+
+    def position(self, step: int) -> tuple[int, int]:
+        """(epoch, batch within it) of a step; the lead-in is epoch LEAD_IN_EPOCH."""
+        if step < self.lead_in_steps:
+            return LEAD_IN_EPOCH, step
+        return divmod(step - self.lead_in_steps, self.steps_per_epoch)
+
+    def order(self, epoch: int) -> np.ndarray:
+        """Sample indices of a pass, in training order."""
+        if epoch == LEAD_IN_EPOCH:
+            # a stream apart from the epochs' (seeds are non-negative)
+            return np.random.default_rng([self.seed, 2**31]).permutation(self.lead_in)
+        return self.lead_in + epoch_order(self.seed, epoch, self.n_samples - self.lead_in)
+
+
 def train(
     model,
     tokenizer,
@@ -121,17 +164,22 @@ def train(
     run_id: str = "",
     device: str = "cpu",
     progress: bool = True,
+    lead_in: int = 0,
 ) -> dict:
     """Train `model` in place on `records` ({prompt, answer} dicts); return run statistics.
+    The first `lead_in` records are a lead-in, seen once before `config.epochs` passes over
+    the others.
 
     Under torchrun (see ftdag.distributed) every process calls this with the same arguments;
     each computes its share of every global batch of `config.batch_size` samples."""
     checkpoint_path = Path(checkpoint_path)
     rank, world = distributed.rank(), distributed.world_size()
-    fingerprint = config.fingerprint(run_id, str(len(records)))
+    fingerprint = config.fingerprint(run_id, str(len(records)), str(lead_in))
     ids, answer_start = encode(tokenizer, records)
-    steps_per_epoch = math.ceil(len(ids) / config.batch_size)
-    total_steps = steps_per_epoch * config.epochs
+    if not 0 <= lead_in < len(ids):
+        raise ValueError(f"a lead-in of {lead_in} leaves none of the {len(ids)} samples to train")
+    schedule = Schedule(len(ids), lead_in, config.epochs, config.batch_size, config.seed)
+    total_steps = schedule.total_steps
     warmup_steps = max(1, int(config.warmup_fraction * total_steps))
 
     model.to(device).train()
@@ -204,8 +252,10 @@ def train(
         file=sys.stderr,
     )
     log.info(
-        "%d samples, %d epochs, %d steps of %d, %d parameters",
+        "%d samples (%d of them a lead-in, seen once first), %d epochs, %d steps of %d, "
+        "%d parameters",
         len(ids),
+        lead_in,
         config.epochs,
         total_steps,
         config.batch_size,
@@ -214,10 +264,9 @@ def train(
     order_epoch, order = None, None
     try:
         while state["step"] < total_steps:
-            step = state["step"]
-            epoch, position = divmod(step, steps_per_epoch)
-            if epoch != order_epoch:  # once per epoch: a permutation of the whole set
-                order_epoch, order = epoch, epoch_order(config.seed, epoch, len(ids))
+            epoch, position = schedule.position(state["step"])
+            if epoch != order_epoch:  # once per pass: a permutation of its samples
+                order_epoch, order = epoch, schedule.order(epoch)
             batch = order[position * config.batch_size : (position + 1) * config.batch_size]
             # This process's share of the global batch, and its weight in the batch mean.
             local = batch[rank::world]
@@ -259,16 +308,15 @@ def train(
             bar.update(1)
             bar.set_postfix(
                 refresh=False,  # the bar redraws at its own pace, not every step
-                epoch=epoch + 1,
+                epoch="lead-in" if epoch == LEAD_IN_EPOCH else epoch + 1,
                 loss=f"{loss:.3f}",
                 tok_s=f"{state['tokens'] / max(state['train_seconds'], 1e-9):.0f}",
             )
-            if state["step"] % steps_per_epoch == 0:
-                recent = state["losses"][-steps_per_epoch:]
+            if schedule.position(state["step"])[0] != epoch:  # the pass is over
+                recent = state["losses"][-(position + 1) :]
                 log.info(
-                    "epoch %d/%d done: mean loss %.4f, %.0f tokens/s",
-                    epoch + 1,
-                    config.epochs,
+                    "%s done: mean loss %.4f, %.0f tokens/s",
+                    "lead-in" if epoch == LEAD_IN_EPOCH else f"epoch {epoch + 1}/{config.epochs}",
                     sum(recent) / len(recent),
                     state["tokens"] / state["train_seconds"],
                 )
@@ -290,7 +338,9 @@ def train(
         "tokens": state["tokens"],
         "train_seconds": round(state["train_seconds"], 3),
         "tokens_per_second": round(state["tokens"] / max(state["train_seconds"], 1e-9), 1),
-        "final_loss": float(np.mean(state["losses"][-max(1, steps_per_epoch // 4) :])),
+        "lead_in_samples": lead_in,
+        "lead_in_steps": schedule.lead_in_steps,
+        "final_loss": float(np.mean(state["losses"][-max(1, schedule.steps_per_epoch // 4) :])),
         "loss_curve": state["losses"],
         "config": asdict(config),
     }
