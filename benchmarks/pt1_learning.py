@@ -24,6 +24,7 @@ sys.path.insert(0, str(REPO / "workflow"))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from ftdag.datasets import PT1_LEAD_IN_TASKS  # noqa: E402
 from ftdag.evaluate import evaluate_model  # noqa: E402
 from ftdag.io import write_json  # noqa: E402
 from ftdag.metrics import against_trivial_baseline  # noqa: E402
@@ -43,7 +44,7 @@ def main() -> None:
     parser.add_argument(
         "--lead-in-samples", type=int, default=0, help="seen once first (exp3.data.pt1_lead_in_*)"
     )
-    parser.add_argument("--lead-in-tasks", default="distance,compass")
+    parser.add_argument("--lead-in-tasks", default=",".join(PT1_LEAD_IN_TASKS))
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--batch-size", type=int, default=64)

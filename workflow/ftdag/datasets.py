@@ -25,6 +25,7 @@ from ftdag.world import ATLANTIS, CITY_GROUPS, STANDARD, World
 MULTI_TASK = "multi_task"
 PRETRAINED = "pt1"
 LEAD_IN = "lead_in"  # a record field: true on pt1's lead-in samples, which come first
+PT1_LEAD_IN_TASKS = ("distance", "compass")  # pairwise: where cities are, soonest learned
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,7 @@ def build_training_set(
     sizes: TrainingSizes,
     seed: int,
     held_out: set[str],
-    lead_in_tasks: tuple[str, ...] = ("distance", "compass"),
+    lead_in_tasks: tuple[str, ...] = PT1_LEAD_IN_TASKS,
 ) -> list[dict]:
     """The training samples of `model`, shuffled, none of whose prompts is in `held_out`.
     pt1's lead-in samples (of `lead_in_tasks`, marked LEAD_IN) come first, shuffled apart."""
