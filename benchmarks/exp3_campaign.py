@@ -4,7 +4,8 @@ Runs `snakemake --cores N` on the four plots of an arch (for wide, the default t
 them results/exp3/plots/wide_ftwb2_vs_ftwb1.png) in a scratch working directory and writes
 JSON: wall time, number of jobs, the sum of the jobs' run times (from Snakemake `benchmark:`
 files), the compute share = core-seconds of jobs / (wall x cores), the dry-run time of the
-default DAG, and how much better than chance / the training mean pt1 is.
+default DAG, and how much better than chance / the training mean pt1 is (with a 95% interval
+over prompts, and whether all of it beats knowing nothing: `clear`).
 
     python benchmarks/exp3_campaign.py [--arch wide] [--cores 2] [--out FILE] [--keep DIR]
 """
@@ -77,22 +78,18 @@ def read_benchmarks(workdir, logged: dict[str, dict]) -> list[dict]:
 
 def pt1_learning(workdir, arch: str) -> dict:
     """pt1 on standard cities against chance (yes/no and compass) and against always
-    answering the training mean (error tasks)."""
+    answering the training mean (error tasks), with a 95% interval over prompts."""
     results = workdir / "results/exp3"
-    with open(results / arch / "metrics.csv") as f:
-        rows = [r for r in csv.DictReader(f) if r["model"] == "pt1" and r["cities"] == "standard"]
+    predictions = read_jsonl(results / arch / "evals/pt1.predictions.jsonl")
     train = read_jsonl(results / "data/train/pt1.jsonl")
     summary = {}
-    for row in rows:
-        task = row["task"]
-        if task not in TASKS:
-            continue
-        evals = read_jsonl(results / f"data/eval/{task}_standard.jsonl")
+    for task in TASKS:
+        scored = [p for p in predictions if p["eval"] == f"{task}_standard"]
         summary[task] = against_trivial_baseline(
             task,
-            float(row["value"]),
+            [p["score"] for p in scored],
             [r["answer"] for r in train if r["task"] == task],
-            [r["answer"] for r in evals],
+            [p["answer"] for p in scored],
         )
     return summary
 

@@ -115,11 +115,12 @@ def main() -> None:
     result["final_loss"] = stats["final_loss"]
     for row in rows:
         task = row["task"]
+        scored = [p for p in predictions if p["eval"] == row["eval"]]
         result[task] = against_trivial_baseline(
             task,
-            row["value"],
+            [p["score"] for p in scored],
             [r["answer"] for r in training if r["task"] == task],
-            [r["answer"] for r in held_out[task]],
+            [p["answer"] for p in scored],
         )
     write_json(args.out, result)
     if args.save_model:

@@ -1,3 +1,4 @@
+import json
 import math
 
 import numpy as np
@@ -257,14 +258,58 @@ def test_summarize_undefined_is_none_and_shape_checked():
 
 
 def test_against_trivial_baseline_error_task():
-    # Training answers average 20; always answering 20 misses the eval answers by 10 on average.
-    row = against_trivial_baseline("distance", 4.0, ["10", "30", "20"], ["10", "30"])
-    assert row == {"mean_abs_error": 4.0, "predict_training_mean": 10.0, "error_reduction": 0.6}
-    worse = against_trivial_baseline("angle", 15.0, ["10", "30"], ["10", "30"])
+    # Training answers average 20; always answering 20 misses 10 and 30 by 10 each. The model
+    # misses by 2 and 6: gains of 8 and 4 per prompt, mean 6 of 10, sd 2.83, se 2.
+    row = against_trivial_baseline("distance", [2.0, 6.0], ["10", "30", "20"], ["10", "30"])
+    assert row["mean_abs_error"] == 4.0 and row["predict_training_mean"] == 10.0
+    assert row["error_reduction"] == 0.6 and row["n"] == 2
+    assert row["ci95"] == pytest.approx([(6 - 1.96 * 2) / 10, (6 + 1.96 * 2) / 10], abs=1e-3)
+    assert row["clear"]  # 6 - 3.92 > 0
+    assert json.loads(json.dumps(row)) == row  # benchmarks write it as JSON
+    worse = against_trivial_baseline("angle", [15.0, 15.0], ["10", "30"], ["10", "30"])
     assert worse["error_reduction"] == -0.5  # worse than knowing nothing shows as negative
+    assert not worse["clear"]
+
+
+def test_against_trivial_baseline_error_margin_within_noise_is_not_clear():
+    # Gains of +9 and -7: better on average (mean 1 of 10) but the interval spans zero.
+    row = against_trivial_baseline("perimeter", [1.0, 17.0], ["20"], ["10", "30"])
+    assert row["error_reduction"] == 0.1
+    assert row["ci95"][0] < 0 < row["ci95"][1]
+    assert not row["clear"]
+
+
+def test_against_trivial_baseline_degenerate_and_bad_input():
+    # Every answer equals the training mean: nothing to reduce, so never a clear margin.
+    flat = against_trivial_baseline("distance", [0.0, 1.0], ["5"], ["5", "5"])
+    assert flat["error_reduction"] is None and flat["ci95"] is None and not flat["clear"]
+    with pytest.raises(ValueError, match="no compass scores"):
+        against_trivial_baseline("compass", [], [], [])
+    with pytest.raises(ValueError, match="2 distance scores but 3 answers"):
+        against_trivial_baseline("distance", [1.0, 2.0], ["5"], ["1", "2", "3"])
 
 
 @pytest.mark.parametrize(("task", "chance"), [("compass", 0.125), ("inside", 0.5)])
 def test_against_trivial_baseline_accuracy_task(task, chance):
-    row = against_trivial_baseline(task, 0.75, [], [])
-    assert row == {"accuracy": 0.75, "chance": chance, "margin": 0.75 - chance}
+    row = against_trivial_baseline(task, [1.0, 1.0, 1.0, 0.0], [], [])
+    assert row["accuracy"] == 0.75 and row["chance"] == chance and row["n"] == 4
+    assert row["margin"] == pytest.approx(0.75 - chance)
+    # Wilson interval of 3 right out of 4, by hand: centre (0.75 + z²/8) / (1 + z²/4), half
+    # z·sqrt(0.75·0.25/4 + z²/64) / (1 + z²/4), z = 1.96.
+    z2 = 1.96**2
+    centre = (0.75 + z2 / 8) / (1 + z2 / 4)
+    half = 1.96 * (0.75 * 0.25 / 4 + z2 / 64) ** 0.5 / (1 + z2 / 4)
+    assert row["ci95"] == pytest.approx([centre - half, centre + half], abs=1e-3)
+    assert row["ci95"][0] == pytest.approx(0.301, abs=1e-3)
+    # 3 of 4 is clearly above 1/8 but not clearly above a coin toss.
+    assert row["clear"] == (task == "compass")
+
+
+def test_against_trivial_baseline_accuracy_interval_narrows_with_more_prompts():
+    # 55% right: within noise on 100 balanced yes/no prompts, clear on 2,000.
+    few = against_trivial_baseline("crossing", [1.0] * 55 + [0.0] * 45, [], [])
+    many = against_trivial_baseline("crossing", [1.0] * 1100 + [0.0] * 900, [], [])
+    assert not few["clear"] and many["clear"]
+    assert few["ci95"][0] < 0.5 < many["ci95"][0]
+    perfect = against_trivial_baseline("inside", [1.0] * 10, [], [])
+    assert perfect["ci95"][1] == 1.0 and perfect["ci95"][0] < 1.0 and perfect["clear"]

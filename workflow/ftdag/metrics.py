@@ -217,19 +217,66 @@ def summarize(matrix_df: pd.DataFrame, trained_mask) -> dict:
     return summary
 
 
+_Z95 = 1.959964  # two-sided 95% of a normal
+
+
 def against_trivial_baseline(
-    task: str, value: float, train_answers: list[str], eval_answers: list[str]
+    task: str, scores: list[float], train_answers: list[str], eval_answers: list[str]
 ) -> dict:
     """A standard-city score next to what knowing nothing about the world gets: chance for
     compass (1/8) and yes/no tasks (1/2, they are balanced), and always answering the training
-    mean for error tasks. Says whether pretraining learned the world at all."""
+    mean for error tasks. Says whether pretraining learned the world at all.
+
+    `scores` are the model's per-prompt scores (absolute errors, or 1/0 for right/wrong) on the
+    prompts whose answers are `eval_answers`, in the same order. `ci95` is a 95% interval over
+    prompts of the accuracy (Wilson) or of the error reduction (paired with the training-mean
+    answer on each prompt); `clear` says all of it beats knowing nothing, so the margin is more
+    than evaluation noise."""
+    scores = np.asarray(scores, dtype=float)
+    n = len(scores)
+    if n == 0:
+        raise ValueError(f"no {task} scores to compare with knowing nothing")
     if TASKS[task].metric == ABS_ERROR:
+        if len(eval_answers) != n:
+            raise ValueError(f"{n} {task} scores but {len(eval_answers)} answers")
         train_mean = float(np.mean([int(a) for a in train_answers]))
-        baseline = float(np.mean([abs(int(a) - train_mean) for a in eval_answers]))
+        trivial_errors = np.abs(np.array([int(a) for a in eval_answers], dtype=float) - train_mean)
+        baseline = float(trivial_errors.mean())
+        # Per prompt: how much closer the model came than the training mean did.
+        gains = trivial_errors - scores
+        half_width = _Z95 * float(gains.std(ddof=1)) / math.sqrt(n) if n > 1 else math.inf
+        if baseline == 0:
+            reduction, ci95, clear = None, None, False
+        else:
+            reduction = round(float(gains.mean()) / baseline, 3)
+            low, high = (float(gains.mean()) + s * half_width for s in (-1, 1))
+            ci95 = [round(low / baseline, 3), round(high / baseline, 3)]
+            clear = low > 0
         return {
-            "mean_abs_error": value,
+            "mean_abs_error": round(float(scores.mean()), 3),
             "predict_training_mean": round(baseline, 3),
-            "error_reduction": round(1 - value / baseline, 3) if baseline else None,
+            "error_reduction": reduction,
+            "ci95": ci95,
+            "n": n,
+            "clear": clear,
         }
     chance = 1 / len(COMPASS_LABELS) if task == "compass" else 0.5
-    return {"accuracy": value, "chance": chance, "margin": round(value - chance, 3)}
+    accuracy = float(scores.mean())
+    low, high = _wilson_interval(accuracy, n)
+    return {
+        "accuracy": round(accuracy, 3),
+        "chance": chance,
+        "margin": round(accuracy - chance, 3),
+        "ci95": [round(low, 3), round(high, 3)],
+        "n": n,
+        "clear": low > chance,
+    }
+
+
+def _wilson_interval(p: float, n: int) -> tuple[float, float]:
+    """Wilson score interval of a proportion: unlike p ± z·se, it stays inside [0, 1] and is
+    not of zero width at p = 0 or 1."""
+    z2 = _Z95**2
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = _Z95 * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
+    return centre - half, centre + half
