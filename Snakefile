@@ -25,6 +25,7 @@ include: "workflow/rules/exp3.smk"
 localrules:
     all,
     exp3_metrics,
+    exp3_pt1_learning,
     exp3_plot,
     exp3_training_curves,
 

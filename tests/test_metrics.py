@@ -9,11 +9,14 @@ from ftdag.datasets import eval_names, eval_task_and_cities
 from ftdag.metrics import (
     METRIC_COLUMNS,
     NORMALIZED_COLUMNS,
+    PT1_LEARNING_COLUMNS,
     against_trivial_baseline,
     collect_metrics,
     degenerate_summary,
     normalize,
     normalize_value,
+    pt1_learning_summary,
+    pt1_learning_table,
     summarize,
 )
 from ftdag.tasks import ABS_ERROR, ACCURACY, EXACT_MATCH, TASK_NAMES, TASKS
@@ -313,3 +316,41 @@ def test_against_trivial_baseline_accuracy_interval_narrows_with_more_prompts():
     assert few["ci95"][0] < 0.5 < many["ci95"][0]
     perfect = against_trivial_baseline("inside", [1.0] * 10, [], [])
     assert perfect["ci95"][1] == 1.0 and perfect["ci95"][0] < 1.0 and perfect["clear"]
+
+
+def _pt1_predictions(scores_by_task: dict[str, list[float]], answers: list[str]) -> list[dict]:
+    return [
+        {"eval": f"{task}_standard", "answer": answer, "score": score}
+        for task, scores in scores_by_task.items()
+        for score, answer in zip(scores, answers, strict=True)
+    ]
+
+
+def test_pt1_learning_table_one_row_per_task_with_verdicts():
+    answers = ["10", "30"] * 10  # the training mean below is 20: knowing nothing misses by 10
+    scores = {
+        t: [2.0, 2.0] * 10 if TASKS[t].metric == ABS_ERROR else [1.0] * 20 for t in TASK_NAMES
+    }
+    scores["angle"] = [10.0, 10.0] * 10  # no better than answering the training mean
+    scores["crossing"] = [1.0, 0.0] * 10  # a coin toss
+    train = [{"task": t, "answer": a} for t in TASK_NAMES for a in ("10", "30")]
+    table = pt1_learning_table(_pt1_predictions(scores, answers), train)
+    assert list(table.columns) == PT1_LEARNING_COLUMNS
+    assert table["task"].tolist() == list(TASK_NAMES)
+    row = table.set_index("task")
+    assert row.loc["distance", "margin"] == 0.8 and row.loc["distance", "pt1"] == 2.0
+    assert row.loc["distance", "knowing_nothing"] == 10.0 and row.loc["distance", "clear"]
+    assert row.loc["compass", "margin"] == 0.875 and row.loc["compass", "clear"]
+    assert row.loc["angle", "margin"] == 0.0 and not row.loc["angle", "clear"]
+    assert row.loc["crossing", "margin"] == 0.0 and not row.loc["crossing", "clear"]
+    # The accuracy interval is on the margin's scale: around 0 for a coin toss.
+    assert row.loc["crossing", "ci95_low"] < 0 < row.loc["crossing", "ci95_high"]
+    lines = pt1_learning_summary(table)
+    assert lines[0].endswith("distance, trianglearea, compass, inside, perimeter")
+    assert "did not clearly learn angle, crossing" in lines[1]
+
+
+def test_pt1_learning_table_names_a_missing_evaluation():
+    predictions = _pt1_predictions({"distance": [1.0]}, ["10"])
+    with pytest.raises(ValueError, match="no trianglearea_standard evaluation"):
+        pt1_learning_table(predictions, [{"task": "distance", "answer": "10"}])

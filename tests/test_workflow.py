@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from ftdag.tasks import TASK_NAMES
 from workflow_helpers import (
     REPO,
     SMOKE_CONFIG,
@@ -40,7 +41,8 @@ def test_default_dry_run_plans_the_wide_campaign(tmp_path):
     assert counts["exp3_training_set"] == 14  # pt1 + 13 fine-tunes, shared by all archs
     assert counts["exp3_plot"] == 3
     assert counts["exp3_training_curves"] == 1
-    assert counts["total"] == 51
+    assert counts["exp3_pt1_learning"] == 1
+    assert counts["total"] == 52
 
 
 def test_all_archs_and_pairs(tmp_path):
@@ -54,6 +56,7 @@ def test_all_archs_and_pairs(tmp_path):
     assert counts["exp3_training_set"] == 29  # data do not depend on the arch
     assert counts["exp3_plot"] == 9
     assert counts["exp3_training_curves"] == 3
+    assert counts["exp3_pt1_learning"] == 3
 
 
 def test_a_subset_of_specialists(tmp_path):
@@ -184,9 +187,19 @@ def test_smoke_campaign_killed_and_resumed(tmp_path):
     assert (metrics["n"] == 10).all()
     normalized = pd.read_csv(results / "tiny/normalized.csv")
     assert len(normalized) == 9 * 7
+    learning = pd.read_csv(results / "tiny/pt1_learning.csv")
+    assert learning["task"].tolist() == list(TASK_NAMES)
+    assert (learning["n"] == 10).all()
+    assert (learning["ci95_low"] <= learning["margin"]).all()
+    assert (learning["margin"] <= learning["ci95_high"]).all()
+    # The verdict follows the interval: clear exactly when all of it is above zero.
+    assert (learning["clear"] == (learning["ci95_low"] > 0)).all()
+    learning_log = tmp_path / "results/logs/exp3/tiny/pt1_learning.log"
+    assert "pt1 beats knowing nothing" in learning_log.read_text()
     assert not list(results.glob("tiny/checkpoints/*.pt"))  # finished runs leave none behind
     assert "Nothing to be done" in run_snakemake(tmp_path, "-n").stdout
 
     run_snakemake(tmp_path, "--report", "report.html")
     report = (tmp_path / "report.html").read_text(errors="replace")
     assert "tiny_ftwb2_vs_ftwb1.png" in report and "FTWB2 vs FTWB1" in report
+    assert "pt1_learning.csv" in report and "Did pt1 learn the world?" in report

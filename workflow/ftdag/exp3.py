@@ -217,6 +217,32 @@ def aggregate(eval_csvs, out_metrics, out_normalized) -> None:
     log.info("%d metric rows, %d normalized rows", len(table), len(normalized))
 
 
+def pt1_learning(pt1_predictions, pt1_train_data, out_csv) -> None:
+    """Did pt1 learn the world: its standard-city scores against knowing nothing."""
+    from ftdag import metrics
+
+    table = metrics.pt1_learning_table(
+        io.read_jsonl(pt1_predictions), io.read_jsonl(pt1_train_data)
+    )
+    with io.atomic_path(out_csv) as tmp:
+        table.to_csv(tmp, index=False)
+    for row in table.itertuples():
+        log.info(
+            "%-12s pt1 %8.3f  knowing nothing %8.3f  margin %+.3f (95%%: %+.3f to %+.3f)%s",
+            row.task,
+            row.pt1,
+            row.knowing_nothing,
+            row.margin,
+            row.ci95_low,
+            row.ci95_high,
+            "  clear" if row.clear else "",
+        )
+    summary = metrics.pt1_learning_summary(table)
+    log.info(summary[0])
+    for line in summary[1:]:
+        log.warning(line)
+
+
 PLOTS = ("ftwb1_evaluation_heatmap", "ftwb2_evaluation_heatmap", "ftwb2_vs_ftwb1")
 
 

@@ -280,3 +280,67 @@ def _wilson_interval(p: float, n: int) -> tuple[float, float]:
     centre = (p + z2 / (2 * n)) / (1 + z2 / n)
     half = _Z95 * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
     return centre - half, centre + half
+
+
+PT1_LEARNING_COLUMNS = [
+    "task",
+    "metric",
+    "pt1",
+    "knowing_nothing",
+    "margin",
+    "ci95_low",
+    "ci95_high",
+    "n",
+    "clear",
+]
+
+
+def pt1_learning_table(predictions: list[dict], train_records: list[dict]) -> pd.DataFrame:
+    """Did pretraining learn the world? For each task, pt1 on its standard-city evaluation
+    against knowing nothing (`against_trivial_baseline`), from pt1's per-prompt predictions
+    (records with `eval`, `answer` and `score`) and its training set. `margin` is the accuracy
+    above chance, or the fraction of the training-mean error that pt1 removes."""
+    rows = []
+    for task in TASK_NAMES:
+        scored = [p for p in predictions if p["eval"] == f"{task}_standard"]
+        if not scored:
+            raise ValueError(f"pt1's predictions have no {task}_standard evaluation")
+        compared = against_trivial_baseline(
+            task,
+            [p["score"] for p in scored],
+            [r["answer"] for r in train_records if r["task"] == task],
+            [p["answer"] for p in scored],
+        )
+        accuracy = TASKS[task].metric == ACCURACY
+        low, high = compared["ci95"] or (math.nan, math.nan)
+        rows.append(
+            {
+                "task": task,
+                "metric": TASKS[task].metric,
+                "pt1": compared["accuracy" if accuracy else "mean_abs_error"],
+                "knowing_nothing": compared["chance" if accuracy else "predict_training_mean"],
+                "margin": compared["margin" if accuracy else "error_reduction"],
+                # For accuracy the interval is of pt1's accuracy; put it on the margin's scale.
+                "ci95_low": low - compared["chance"] if accuracy else low,
+                "ci95_high": high - compared["chance"] if accuracy else high,
+                "n": compared["n"],
+                "clear": compared["clear"],
+            }
+        )
+    return pd.DataFrame(rows, columns=PT1_LEARNING_COLUMNS).round(3)
+
+
+def pt1_learning_summary(table: pd.DataFrame) -> list[str]:
+    """Log lines: which tasks pt1 clearly learned, and a warning naming those it did not."""
+    learned = table.loc[table["clear"], "task"].tolist()
+    lines = [
+        f"pt1 beats knowing nothing beyond evaluation noise on: {', '.join(learned) or 'none'}"
+    ]
+    if len(learned) < len(table):
+        missed = table.loc[~table["clear"], "task"].tolist()
+        lines.append(
+            f"pt1 did not clearly learn {', '.join(missed)}: their normalized scores compare "
+            "fine-tunes with a pt1 that knows little more than chance, so read them as noise "
+            "(pretrain longer: exp3.data.pt1_samples)"
+        )
+    return lines

@@ -33,9 +33,13 @@ wildcard_constraints:
 
 def get_final_outputs():
     return [
-        f"results/exp3/plots/{arch}_{plot}.png"
-        for arch in EXP3["run_archs"]
-        for plot in [*EXP3_PLOTS, "training_curves"]
+        *(
+            f"results/exp3/plots/{arch}_{plot}.png"
+            for arch in EXP3["run_archs"]
+            for plot in [*EXP3_PLOTS, "training_curves"]
+        ),
+        # Whether pt1 learned the world says how far its normalized plots can be trusted.
+        *(f"results/exp3/{arch}/pt1_learning.csv" for arch in EXP3["run_archs"]),
     ]
 
 

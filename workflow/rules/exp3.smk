@@ -166,6 +166,27 @@ rule exp3_metrics:
         "../scripts/exp3_metrics.py"
 
 
+rule exp3_pt1_learning:
+    input:
+        predictions="results/exp3/{arch}/evals/pt1.predictions.jsonl",
+        train_data="results/exp3/data/train/pt1.jsonl",
+    output:
+        report(
+            "results/exp3/{arch}/pt1_learning.csv",
+            caption="../report/exp3_pt1_learning.rst",
+            category="exp3",
+            subcategory="{arch}",
+        ),
+    log:
+        "results/logs/exp3/{arch}/pt1_learning.log",
+    benchmark:
+        "results/benchmarks/exp3/{arch}/pt1_learning.tsv"
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/exp3_pt1_learning.py"
+
+
 rule exp3_plot:
     input:
         "results/exp3/{arch}/normalized.csv",
