@@ -123,6 +123,28 @@ def test_plot_ftwb2_vs_ftwb1(tmp_path):
     assert summary["trained"]["mean"] == pytest.approx(np.nanmean(cells[trained]))
 
 
+def test_tasks_pt1_did_not_learn_are_marked(tmp_path):
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "marked").mkdir()
+    plain = tmp_path / "plain/wide_ftwb1_evaluation_heatmap.png"
+    marked = tmp_path / "marked/wide_ftwb1_evaluation_heatmap.png"
+    table = full_table()
+    assert plot_ftwb1_heatmap(table, "wide", plain)["pt1_did_not_learn"] == []
+    # Listed in the columns' order, whatever order they come in.
+    summary = plot_ftwb1_heatmap(table, "wide", marked, unlearned={"crossing", "angle"})
+    assert summary["pt1_did_not_learn"] == ["angle", "crossing"]
+    assert_png(marked)
+    assert marked.read_bytes() != plain.read_bytes()  # hatched columns, starred names, a note
+    # The summary statistics themselves do not change.
+    assert summary["trained"] == plot_ftwb1_heatmap(table, "wide", plain)["trained"]
+
+
+def test_an_unknown_unlearned_task_is_an_error(tmp_path):
+    with pytest.raises(ValueError, match=r"\['angel'\] are not tasks"):
+        plot_ftwb2_vs_ftwb1(full_table(), "wide", tmp_path / "out.png", unlearned=["angel"])
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_plots_without_ftwb2_raise_and_leave_nothing(tmp_path):
     table = normalized_table({f"ftwb1-{k}": [0.5] * 7 for k in range(1, 8)})
     for plot in (plot_ftwb2_heatmap, plot_ftwb2_vs_ftwb1):

@@ -3,6 +3,7 @@ the smoke config that is killed half-way and resumed."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -194,6 +195,10 @@ def test_smoke_campaign_killed_and_resumed(tmp_path):
     assert (learning["margin"] <= learning["ci95_high"]).all()
     # The verdict follows the interval: clear exactly when all of it is above zero.
     assert (learning["clear"] == (learning["ci95_low"] > 0)).all()
+    # The plots mark exactly the tasks that pt1_learning.csv says pt1 did not learn.
+    for plot in PLOTS:
+        summary = json.loads((results / "plots" / f"tiny_{plot}.summary.json").read_text())
+        assert summary["pt1_did_not_learn"] == learning.loc[~learning["clear"], "task"].tolist()
     learning_log = tmp_path / "results/logs/exp3/tiny/pt1_learning.log"
     assert "pt1 beats knowing nothing" in learning_log.read_text()
     assert not list(results.glob("tiny/checkpoints/*.pt"))  # finished runs leave none behind

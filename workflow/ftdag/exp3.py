@@ -246,17 +246,21 @@ def pt1_learning(pt1_predictions, pt1_train_data, out_csv) -> None:
 PLOTS = ("ftwb1_evaluation_heatmap", "ftwb2_evaluation_heatmap", "ftwb2_vs_ftwb1")
 
 
-def plot(normalized_csv, arch: str, plot_name: str, out_png, out_summary) -> None:
+def plot(normalized_csv, pt1_learning_csv, arch: str, plot_name: str, out_png, out_summary) -> None:
+    """One of the three plots; the tasks pt1 did not clearly learn are marked in it."""
     import pandas as pd
 
     from ftdag import plots
+
+    learning = pd.read_csv(pt1_learning_csv)
+    unlearned = learning.loc[~learning["clear"].astype(bool), "task"].tolist()
 
     draw = {
         "ftwb1_evaluation_heatmap": plots.plot_ftwb1_heatmap,
         "ftwb2_evaluation_heatmap": plots.plot_ftwb2_heatmap,
         "ftwb2_vs_ftwb1": plots.plot_ftwb2_vs_ftwb1,
     }[plot_name]
-    summary = draw(pd.read_csv(normalized_csv), arch, out_png)
+    summary = draw(pd.read_csv(normalized_csv), arch, out_png, unlearned)
     io.write_json(out_summary, summary)
     log.info("%s: %s", plot_name, json.dumps(summary))
 

@@ -1,12 +1,15 @@
 """exp3 heatmaps of normalized Atlantis scores, each with a trained-vs-transfer summary table.
 
 Every function takes the table of `ftdag.metrics.normalize`, writes one PNG atomically, and
-returns the summary dict of `ftdag.metrics.summarize`.
+returns the summary dict of `ftdag.metrics.summarize`. Tasks pt1 did not clearly learn
+(`unlearned`, from pt1_learning.csv) get a hatched column and a starred name: normalized against
+a pt1 that knows little, their cells are mostly noise.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 
 import matplotlib
 import numpy as np
@@ -23,6 +26,10 @@ from ftdag.tasks import TASK_NAMES
 
 NAN_COLOR = "lightgrey"
 SCALE_NOTE = "0 = pt1 level, 1 = standard-city level, grey = n/a"
+UNLEARNED_NOTE = (
+    "* hatched: pt1 did not clearly learn this task (pt1_learning.csv), so its cells are mostly "
+    "noise"
+)
 
 
 # --- matrices -------------------------------------------------------------------------------
@@ -80,11 +87,19 @@ def _row_label_ftwb2(model: str) -> str:
     return f"{model.split('-')[1]}: {'+'.join(trained_tasks(model))}"
 
 
-def _draw_heatmap(fig, ax, matrix, trained, row_labels, cmap, norm, colorbar_label, mark_t):
+def _draw_heatmap(
+    fig, ax, matrix, trained, row_labels, cmap, norm, colorbar_label, mark_t, unlearned
+):
     cmap = matplotlib.colormaps[cmap].with_extremes(bad=NAN_COLOR)
     values = matrix.to_numpy(dtype=float)
     image = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, norm=norm, aspect="auto")
-    ax.set_xticks(range(values.shape[1]), matrix.columns, rotation=35, ha="right")
+    column_labels = [f"{t}*" if t in unlearned else t for t in matrix.columns]
+    ax.set_xticks(range(values.shape[1]), column_labels, rotation=35, ha="right")
+    for j, task in enumerate(matrix.columns):
+        if task in unlearned:
+            ax.add_patch(
+                Rectangle((j - 0.5, -0.5), 1, len(matrix), fill=False, hatch="//", ec="0.55", lw=0)
+            )
     ax.set_yticks(range(values.shape[0]), row_labels)
     ax.set_xlabel("evaluated task (Atlantis cities)")
     for (i, j), v in np.ndenumerate(values):
@@ -127,15 +142,25 @@ def _draw_summary(ax, summary: dict) -> None:
     ax.set_title("summary (n/a cells excluded)", fontsize=10)
 
 
-def _plot(path, matrix, trained, row_labels, title, cmap, norm, colorbar_label, mark_t) -> dict:
+def _plot(
+    path, matrix, trained, row_labels, title, cmap, norm, colorbar_label, mark_t, unlearned
+) -> dict:
+    unknown = sorted(set(unlearned) - set(TASK_NAMES))
+    if unknown:
+        raise ValueError(f"unlearned tasks {unknown} are not tasks; expected some of {TASK_NAMES}")
     summary = summarize(matrix, trained)
+    summary["pt1_did_not_learn"] = [t for t in matrix.columns if t in unlearned]
     height = max(4.0, 1.8 + 0.55 * len(matrix))
     fig = Figure(figsize=(13, height), layout="constrained")
     FigureCanvasAgg(fig)
     heat_ax, table_ax = fig.subplots(1, 2, width_ratios=[3, 1.2])
-    _draw_heatmap(fig, heat_ax, matrix, trained, row_labels, cmap, norm, colorbar_label, mark_t)
+    _draw_heatmap(
+        fig, heat_ax, matrix, trained, row_labels, cmap, norm, colorbar_label, mark_t, unlearned
+    )
     _draw_summary(table_ax, summary)
     fig.suptitle(title)
+    if summary["pt1_did_not_learn"]:
+        fig.supxlabel(UNLEARNED_NOTE, fontsize=9)
     with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, format="png", dpi=120)
     return summary
@@ -144,7 +169,9 @@ def _plot(path, matrix, trained, row_labels, title, cmap, norm, colorbar_label, 
 # --- the three exp3 plots -------------------------------------------------------------------
 
 
-def plot_ftwb1_heatmap(normalized: pd.DataFrame, arch: str, path) -> dict:
+def plot_ftwb1_heatmap(
+    normalized: pd.DataFrame, arch: str, path, unlearned: Collection[str] = ()
+) -> dict:
     """7x7: rows = the task FTWB1-k trained, columns = evaluated task; trained = diagonal."""
     matrix = _matrix(normalized, "ftwb1")
     return _plot(
@@ -157,10 +184,13 @@ def plot_ftwb1_heatmap(normalized: pd.DataFrame, arch: str, path) -> dict:
         norm=Normalize(CLIP_LOW, CLIP_HIGH),
         colorbar_label="normalized score",
         mark_t=False,
+        unlearned=unlearned,
     )
 
 
-def plot_ftwb2_heatmap(normalized: pd.DataFrame, arch: str, path) -> dict:
+def plot_ftwb2_heatmap(
+    normalized: pd.DataFrame, arch: str, path, unlearned: Collection[str] = ()
+) -> dict:
     """Rows = FTWB2 experiments present, columns = evaluated task; trained cells marked T."""
     matrix = _matrix(normalized, "ftwb2")
     return _plot(
@@ -173,10 +203,13 @@ def plot_ftwb2_heatmap(normalized: pd.DataFrame, arch: str, path) -> dict:
         norm=Normalize(CLIP_LOW, CLIP_HIGH),
         colorbar_label="normalized score",
         mark_t=True,
+        unlearned=unlearned,
     )
 
 
-def plot_ftwb2_vs_ftwb1(normalized: pd.DataFrame, arch: str, path) -> dict:
+def plot_ftwb2_vs_ftwb1(
+    normalized: pd.DataFrame, arch: str, path, unlearned: Collection[str] = ()
+) -> dict:
     """FTWB2 actual - expected (best FTWB1 specialist of its two tasks); 0 = as expected."""
     matrix = ftwb2_vs_ftwb1_matrix(normalized)
     finite = np.abs(matrix.to_numpy(dtype=float))
@@ -194,6 +227,7 @@ def plot_ftwb2_vs_ftwb1(normalized: pd.DataFrame, arch: str, path) -> dict:
         norm=TwoSlopeNorm(0.0, -limit, limit),
         colorbar_label="actual - expected",
         mark_t=True,
+        unlearned=unlearned,
     )
 
 

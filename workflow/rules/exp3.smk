@@ -189,7 +189,8 @@ rule exp3_pt1_learning:
 
 rule exp3_plot:
     input:
-        "results/exp3/{arch}/normalized.csv",
+        normalized="results/exp3/{arch}/normalized.csv",
+        pt1_learning="results/exp3/{arch}/pt1_learning.csv",
     output:
         png=report(
             "results/exp3/plots/{arch}_{plot}.png",

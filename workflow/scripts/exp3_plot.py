@@ -5,7 +5,8 @@ from ftdag.jobs import job_log
 
 with job_log(snakemake.log[0], "plot"):
     exp3.plot(
-        snakemake.input[0],
+        snakemake.input.normalized,
+        snakemake.input.pt1_learning,
         snakemake.wildcards.arch,
         snakemake.wildcards.plot,
         snakemake.output.png,
