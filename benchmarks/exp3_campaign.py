@@ -25,6 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import pandas as pd
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "workflow"))
 
@@ -74,22 +76,11 @@ def read_benchmarks(workdir, logged: dict[str, dict]) -> list[dict]:
     return jobs
 
 
-FLOAT_COLUMNS = ("pt1", "knowing_nothing", "margin", "ci95_low", "ci95_high")
-
-
 def pt1_learning(workdir, arch: str) -> dict:
     """The workflow's own check of pt1 against knowing nothing (results/exp3/{arch}/
     pt1_learning.csv), by task."""
-    with open(workdir / f"results/exp3/{arch}/pt1_learning.csv") as f:
-        return {
-            row.pop("task"): {
-                **row,
-                **{k: float(row[k]) for k in FLOAT_COLUMNS},
-                "n": int(row["n"]),
-                "clear": row["clear"] == "True",
-            }
-            for row in csv.DictReader(f)
-        }
+    table = pd.read_csv(workdir / f"results/exp3/{arch}/pt1_learning.csv")
+    return table.set_index("task").to_dict("index")
 
 
 def main() -> None:

@@ -251,10 +251,9 @@ def plot(normalized_csv, pt1_learning_csv, arch: str, plot_name: str, out_png, o
     import pandas as pd
 
     from ftdag import plots
+    from ftdag.metrics import tasks_not_learned
 
-    learning = pd.read_csv(pt1_learning_csv)
-    unlearned = learning.loc[~learning["clear"].astype(bool), "task"].tolist()
-
+    unlearned = tasks_not_learned(pd.read_csv(pt1_learning_csv))
     draw = {
         "ftwb1_evaluation_heatmap": plots.plot_ftwb1_heatmap,
         "ftwb2_evaluation_heatmap": plots.plot_ftwb2_heatmap,

@@ -330,14 +330,19 @@ def pt1_learning_table(predictions: list[dict], train_records: list[dict]) -> pd
     return pd.DataFrame(rows, columns=PT1_LEARNING_COLUMNS).round(3)
 
 
+def tasks_not_learned(table: pd.DataFrame) -> list[str]:
+    """The tasks of a `pt1_learning_table` (or its CSV) that pt1 did not clearly learn."""
+    return table.loc[~table["clear"].astype(bool), "task"].tolist()
+
+
 def pt1_learning_summary(table: pd.DataFrame) -> list[str]:
     """Log lines: which tasks pt1 clearly learned, and a warning naming those it did not."""
-    learned = table.loc[table["clear"], "task"].tolist()
+    missed = tasks_not_learned(table)
+    learned = [t for t in table["task"] if t not in missed]
     lines = [
         f"pt1 beats knowing nothing beyond evaluation noise on: {', '.join(learned) or 'none'}"
     ]
-    if len(learned) < len(table):
-        missed = table.loc[~table["clear"], "task"].tolist()
+    if missed:
         lines.append(
             f"pt1 did not clearly learn {', '.join(missed)}: their normalized scores compare "
             "fine-tunes with a pt1 that knows little more than chance, so read them as noise "
