@@ -17,17 +17,17 @@ min_version("9.0")
 configfile: Path(workflow.basedir) / "config" / "config.yaml"
 
 
+# The HTML report (`snakemake --report report.html`) opens on the campaign.
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/exp3.smk"
+include: "workflow/rules/report.smk"
 
 
-# Light rules run where Snakemake runs (on a cluster, the login node), not as cluster jobs.
 localrules:
     all,
-    exp3_metrics,
-    exp3_pt1_learning,
-    exp3_plot,
-    exp3_training_curves,
 
 
 rule all:

@@ -1,10 +1,10 @@
 """Benchmark: the default exp3 campaign of one arch, from a clean results folder.
 
-Runs `snakemake --cores N` on the four plots of an arch (for wide, the default target, among
-them results/exp3/plots/wide_ftwb2_vs_ftwb1.png) in a scratch working directory and writes
-JSON: wall time, number of jobs, the sum of the jobs' run times (from Snakemake `benchmark:`
-files), the compute share = core-seconds of jobs / (wall x cores), the dry-run time of the
-default DAG, and how much better than chance / the training mean pt1 is (with a 95% interval
+Runs `snakemake --cores N` on the default target with `exp3.run_archs: [ARCH]` (for wide, the
+embedded default: the plots, the pt1 check, the cost tables) in a scratch working directory and
+writes JSON: wall time, number of jobs, the sum of the jobs' run times (from results/cost.csv,
+which reads Snakemake's `benchmark:` files), the compute share = core-seconds of jobs /
+(wall x cores), the dry-run time of the default DAG, and how much better than chance / the training mean pt1 is (with a 95% interval
 over prompts, and whether all of it beats knowing nothing: `clear`).
 
     python benchmarks/exp3_campaign.py [--arch wide] [--cores 2] [--out FILE] [--keep DIR]
@@ -13,11 +13,9 @@ over prompts, and whether all of it beats knowing nothing: `clear`).
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import platform
-import re
 import shutil
 import subprocess
 import sys
@@ -30,7 +28,7 @@ import pandas as pd
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "workflow"))
 
-from ftdag.io import write_json  # noqa: E402
+from ftdag.core.io import write_json  # noqa: E402
 
 
 def snakemake(workdir, *args) -> subprocess.CompletedProcess:
@@ -38,42 +36,6 @@ def snakemake(workdir, *args) -> subprocess.CompletedProcess:
     command += ["--directory", str(workdir), *args]
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, check=True)
-
-
-def jobs_in_log(log_text: str) -> dict[str, dict]:
-    """benchmark file -> {rule, threads}, from the job blocks of Snakemake's log."""
-    jobs = {}
-    for block in re.split(r"\n(?=(?:local)?rule \w+:)", log_text):
-        rule = re.match(r"(?:local)?rule (\w+):", block)
-        bench = re.search(r"benchmark: (\S+)", block)
-        if rule and bench:
-            found = re.search(r"threads: (\d+)", block)
-            jobs[bench.group(1)] = {
-                "rule": rule.group(1),
-                "threads": int(found.group(1)) if found else 1,
-            }
-    return jobs
-
-
-def read_benchmarks(workdir, logged: dict[str, dict]) -> list[dict]:
-    jobs = []
-    for path in sorted((workdir / "results/benchmarks").rglob("*.tsv")):
-        with open(path) as f:
-            row = next(csv.DictReader(f, delimiter="\t"))
-        relative = str(path.relative_to(workdir))
-        jobs.append(
-            {
-                "job": relative.removeprefix("results/benchmarks/").removesuffix(".tsv"),
-                "rule": logged[relative]["rule"],
-                "seconds": float(row["s"]),
-                "threads": logged[relative]["threads"],
-                "cpu_seconds": float(row.get("cpu_time") or 0.0),
-                "max_rss_mb": float(row["max_rss"])
-                if row.get("max_rss") not in ("-", None)
-                else None,
-            }
-        )
-    return jobs
 
 
 def pt1_learning(workdir, arch: str) -> dict:
@@ -101,38 +63,34 @@ def main() -> None:
     snakemake(workdir, "-n", "--quiet")
     dry_run_seconds = time.perf_counter() - started
 
-    # The default target: the plots of the arch and its pt1 check (rule all, for the default
-    # config).
-    plots = (
-        "ftwb1_evaluation_heatmap",
-        "ftwb2_evaluation_heatmap",
-        "ftwb2_vs_ftwb1",
-        "training_curves",
-    )
-    targets = [f"results/exp3/plots/{args.arch}_{plot}.png" for plot in plots]
-    targets.append(f"results/exp3/{args.arch}/pt1_learning.csv")
+    # The default target (rule all): the arch's plots, its pt1 check, the cost tables and the
+    # campaign page.
     started = time.perf_counter()
-    run = snakemake(workdir, "--cores", str(args.cores), *targets)
+    arch_config = workdir / "arch.yaml"
+    arch_config.write_text(f"exp3: {{run_archs: [{args.arch}]}}\n")
+    snakemake(workdir, "--cores", str(args.cores), "--configfile", str(arch_config))
     wall = time.perf_counter() - started
 
     started = time.perf_counter()
-    after = snakemake(workdir, "-n")
+    after = snakemake(workdir, "-n", "--configfile", str(arch_config))
     dry_run_done_seconds = time.perf_counter() - started
 
-    jobs = read_benchmarks(workdir, jobs_in_log(run.stderr + run.stdout))
-    job_seconds = sum(j["seconds"] for j in jobs)
-    core_seconds = sum(j["seconds"] * j["threads"] for j in jobs)
-    by_rule: dict[str, dict] = {}
-    for job in jobs:
-        entry = by_rule.setdefault(job["rule"], {"jobs": 0, "seconds": 0.0})
-        entry["jobs"] += 1
-        entry["seconds"] = round(entry["seconds"] + job["seconds"], 2)
+    # Every job but the light cost and page rules, which have no benchmark file.
+    cost = pd.read_csv(workdir / "results/cost.csv")
+    jobs = cost.to_dict("records")
+    job_seconds = float(cost["wall_seconds"].sum())
+    core_seconds = float((cost["wall_seconds"] * cost["threads"]).sum())
+    by_rule = {
+        rule: {"jobs": len(group), "seconds": round(float(group["wall_seconds"].sum()), 2)}
+        for rule, group in cost.groupby("rule")
+    }
     result = {
-        "targets": targets,
+        "target": "the default (rule all)",
         "cores": args.cores,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "wall_seconds": round(wall, 1),
-        "jobs": len(jobs),
+        "jobs": len(jobs) + 3,  # the cost and page rules and `all` have no benchmark
+        "benchmarked_jobs": len(jobs),
         "job_seconds": round(job_seconds, 1),
         "job_core_seconds": round(core_seconds, 1),
         "compute_share": round(core_seconds / (wall * args.cores), 3),

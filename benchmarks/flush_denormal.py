@@ -26,18 +26,22 @@ sys.path.insert(0, str(REPO / "workflow"))
 def train_steps(flush: bool, steps: int, threads: int) -> dict:
     import torch
 
-    from ftdag.datasets import TrainingSizes, build_training_set
-    from ftdag.model import build_model
-    from ftdag.tokenizer import build_tokenizer
-    from ftdag.train import answer_loss, collate, encode, epoch_order
-    from ftdag.world import generate_world
+    from ftdag.core.batches import answer_loss, collate, encode
+    from ftdag.core.model import build_model
+    from ftdag.core.tokenizer import build_tokenizer
+    from ftdag.core.train import epoch_order
+    from ftdag.exp3.datasets import TrainingSizes, build_training_set
+    from ftdag.exp3.world import generate_world
 
     torch.set_num_threads(threads)
     torch.set_flush_denormal(flush)
     exp3 = yaml.safe_load((REPO / "config/config.yaml").read_text())["exp3"]
     data = exp3["data"]
-    sizes = TrainingSizes(**{k: data[k] for k in TrainingSizes.__dataclass_fields__})
-    records = build_training_set("pt1", generate_world(**exp3["world"]), sizes, data["seed"], set())
+    sizes = TrainingSizes.from_config(data)
+    world = generate_world(**exp3["world"])
+    records = build_training_set(
+        "pt1", world, sizes, data["seed"], set(), tuple(data["pt1_lead_in_tasks"])
+    )
     tokenizer = build_tokenizer()
     arch = {k: v for k, v in exp3["archs"]["wide"].items() if k != "epochs"}
     model = build_model(tokenizer, seed=0, **arch)

@@ -24,15 +24,16 @@ sys.path.insert(0, str(REPO / "workflow"))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from ftdag.datasets import PT1_LEAD_IN_TASKS  # noqa: E402
-from ftdag.evaluate import evaluate_model  # noqa: E402
-from ftdag.io import write_json  # noqa: E402
-from ftdag.metrics import against_trivial_baseline  # noqa: E402
-from ftdag.model import build_model, save_model  # noqa: E402
-from ftdag.tasks import TASK_NAMES, sample_examples  # noqa: E402
-from ftdag.tokenizer import build_tokenizer  # noqa: E402
-from ftdag.train import TrainConfig, train  # noqa: E402
-from ftdag.world import STANDARD, generate_world  # noqa: E402
+from ftdag.core.batches import PromptAnswerData  # noqa: E402
+from ftdag.core.config import schema_defaults  # noqa: E402
+from ftdag.core.io import write_json  # noqa: E402
+from ftdag.core.model import build_model, save_model  # noqa: E402
+from ftdag.core.tokenizer import build_tokenizer  # noqa: E402
+from ftdag.core.train import TrainConfig, train  # noqa: E402
+from ftdag.exp3.evaluate import evaluate_model  # noqa: E402
+from ftdag.exp3.metrics import against_trivial_baseline  # noqa: E402
+from ftdag.exp3.tasks import TASK_NAMES, sample_examples  # noqa: E402
+from ftdag.exp3.world import STANDARD, generate_world  # noqa: E402
 
 
 def main() -> None:
@@ -44,7 +45,8 @@ def main() -> None:
     parser.add_argument(
         "--lead-in-samples", type=int, default=0, help="seen once first (exp3.data.pt1_lead_in_*)"
     )
-    parser.add_argument("--lead-in-tasks", default=",".join(PT1_LEAD_IN_TASKS))
+    lead_in_tasks = schema_defaults()["exp3"]["data"]["pt1_lead_in_tasks"]
+    parser.add_argument("--lead-in-tasks", default=",".join(lead_in_tasks))
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--batch-size", type=int, default=64)
@@ -91,15 +93,8 @@ def main() -> None:
         checkpoint_every=10**9,
     )
     started = time.time()
-    stats = train(
-        model,
-        tokenizer,
-        training,
-        config,
-        args.out.with_suffix(".ckpt"),
-        progress=False,
-        lead_in=len(lead_in),
-    )
+    data = PromptAnswerData(tokenizer, training, lead_in=len(lead_in))
+    stats = train(model, data, config, args.out.with_suffix(".ckpt"), progress=False)
     args.out.with_suffix(".ckpt").unlink(missing_ok=True)
     if args.save_model:
         save_model(model, tokenizer, args.save_model)

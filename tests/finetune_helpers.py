@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 from transformers import AutoModelForCausalLM
 
-from ftdag import io
-from ftdag.model import build_model, save_model
-from ftdag.tasks import TASK_NAMES, sample_examples
-from ftdag.tokenizer import build_tokenizer
-from ftdag.world import generate_world
+from ftdag.core import io
+from ftdag.core.model import build_model, save_model
+from ftdag.core.tokenizer import build_tokenizer
+from ftdag.exp3.tasks import TASK_NAMES, sample_examples
+from ftdag.exp3.world import generate_world
 
 # Fine-tuning settings (the `exp3.finetune` keys) small enough for a test.
 TINY_FINETUNE = {

@@ -7,7 +7,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ftdag.config import ConfigError, validate_config
+from ftdag.core import config as core_config
+from ftdag.core.config import ConfigError
+from ftdag.exp3 import config_checks
+
+
+def validate_config(config: dict) -> dict:
+    return core_config.validate_config(config, {"exp3": config_checks.problems})
+
 
 CONFIG = Path(__file__).resolve().parent.parent / "config" / "config.yaml"
 
@@ -196,3 +203,15 @@ def test_pair_needs_the_specialists_of_its_tasks(config):
     message = error_of(config)
     assert "pair 2 (angle+compass)" in message and "lacks compass" in message
     assert "pair 1" not in message
+
+
+def test_code_defaults_agree_with_the_schema():
+    """Defaults live in the schema; where a dataclass also has one, it must be the same."""
+    import dataclasses
+
+    from ftdag.core.train import TrainConfig
+
+    training = core_config.load_schema()["$defs"]["training"]["properties"]
+    for field in dataclasses.fields(TrainConfig):
+        if field.default is not dataclasses.MISSING:
+            assert field.default == training[field.name]["default"], field.name

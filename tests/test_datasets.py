@@ -5,21 +5,20 @@ from collections import Counter
 
 import pytest
 
-from ftdag.datasets import (
-    LEAD_IN,
+from ftdag.core.batches import LEAD_IN, count_lead_in
+from ftdag.core.config import schema_defaults
+from ftdag.exp3 import datasets
+from ftdag.exp3.datasets import TrainingSizes, build_eval_sets
+from ftdag.exp3.names import (
     MULTI_TASK,
-    TrainingSizes,
-    build_eval_sets,
-    build_training_set,
-    count_lead_in,
     eval_names,
     eval_task_and_cities,
     finetune_names,
     model_kind,
     trained_tasks,
 )
-from ftdag.tasks import PAIRS, TASK_NAMES, TASKS, city_names_of_prompt
-from ftdag.world import ATLANTIS, STANDARD, World, generate_world
+from ftdag.exp3.tasks import PAIRS, TASK_NAMES, TASKS, city_names_of_prompt
+from ftdag.exp3.world import ATLANTIS, STANDARD, World, generate_world
 
 # 46 cities: as many as letters can name.
 WORLD_ARGS = {
@@ -29,7 +28,16 @@ WORLD_ARGS = {
     "map_size": 100,
     "city_names": "letters",
 }
-SIZES = TrainingSizes(pt1_samples=700, atlantis_samples=30, replay_samples=12, warm_samples=4)
+SIZES = TrainingSizes(
+    pt1_samples=700, atlantis_samples=30, replay_samples=12, warm_samples=4, pt1_lead_in_samples=0
+)
+LEAD_IN_TASKS = tuple(schema_defaults()["exp3"]["data"]["pt1_lead_in_tasks"])
+
+
+def build_training_set(model, world, sizes, seed, held_out, lead_in_tasks=LEAD_IN_TASKS):
+    return datasets.build_training_set(model, world, sizes, seed, held_out, lead_in_tasks)
+
+
 EVAL_N = 40
 
 
@@ -269,7 +277,9 @@ def test_training_set_is_shuffled(world, held_out):
 
 
 def test_zero_sizes_give_only_the_warm_set(world, held_out):
-    sizes = TrainingSizes(pt1_samples=1, atlantis_samples=0, replay_samples=0, warm_samples=2)
+    sizes = TrainingSizes(
+        pt1_samples=1, atlantis_samples=0, replay_samples=0, warm_samples=2, pt1_lead_in_samples=0
+    )
     records = build_training_set("ftwb1-3", world, sizes, seed=0, held_out=held_out)
     assert Counter(r["task"] for r in records) == Counter({t: 2 for t in TASK_NAMES})
 

@@ -17,8 +17,10 @@ import pytest
 import torch
 
 from finetune_helpers import TINY_FINETUNE, save_tiny_parent, weights, write_finetune_data
-from ftdag import distributed, io
+from ftdag.core import distributed, io
 
+FINETUNE = "ftdag.exp3.steps:finetune"
+TESTS = Path(__file__).resolve().parent
 # One epoch, and weight decay on, so that the decoupled decay is shared correctly as well.
 TRAINING = {**TINY_FINETUNE, "epochs": 1, "weight_decay": 0.01}
 
@@ -59,12 +61,10 @@ def test_two_processes_match_one_with_the_same_global_batch(parent, tmp_path):
     data = write_finetune_data(tmp_path / "train.jsonl", 41, "standard")
     assert len(io.read_jsonl(data)) % 8 == 1
     one, two = tmp_path / "one", tmp_path / "two"
-    distributed.launch(
-        "finetune", finetune_kwargs(parent, data, one, tmp_path / "one.pt"), processes=1, threads=1
-    )
-    distributed.launch(
-        "finetune", finetune_kwargs(parent, data, two, tmp_path / "two.pt"), processes=2, threads=1
-    )
+    kwargs_one = finetune_kwargs(parent, data, one, tmp_path / "one.pt")
+    distributed.launch(FINETUNE, kwargs_one, processes=1, threads=1)
+    kwargs_two = finetune_kwargs(parent, data, two, tmp_path / "two.pt")
+    distributed.launch(FINETUNE, kwargs_two, processes=2, threads=1)
     single, double = weights(one), weights(two)
     assert single.keys() == double.keys()
     for name in single:
@@ -86,10 +86,10 @@ def test_sigterm_stops_both_processes_at_one_checkpoint_and_the_rerun_resumes(pa
     checkpoint, out = tmp_path / "ckpt.pt", tmp_path / "out"
     kwargs = finetune_kwargs(parent, data, out, checkpoint, training)
     script = (
-        "import json, sys; from ftdag import distributed; "
-        "distributed.launch('finetune', json.loads(sys.argv[1]), processes=2, threads=1)"
+        "import json, sys; from ftdag.core import distributed; "
+        f"distributed.launch('{FINETUNE}', json.loads(sys.argv[1]), processes=2, threads=1)"
     )
-    env = {**os.environ, "PYTHONPATH": str(Path(distributed.__file__).parent.parent)}
+    env = {**os.environ, "PYTHONPATH": str(Path(distributed.__file__).parents[2])}
     log = tmp_path / "launch.log"
     with open(log, "w") as log_file:
         launcher = subprocess.Popen(
@@ -119,7 +119,26 @@ def test_sigterm_stops_both_processes_at_one_checkpoint_and_the_rerun_resumes(pa
     assert saved["state"]["step"] == stopped_at.pop() >= 20
     assert not out.exists()
 
-    distributed.launch("finetune", kwargs, processes=2, threads=1)
+    distributed.launch(FINETUNE, kwargs, processes=2, threads=1)
     stats = json.loads((out / "train_stats.json").read_text())
     assert stats["steps"] > saved["state"]["step"]
     assert not checkpoint.exists()  # done: removed
+
+
+def test_no_process_leaves_while_rank_0_still_saves(parent, tmp_path, monkeypatch):
+    # Rank 0 alone saves the model; here it takes 3 s. A rank 1 that left at once closed its
+    # connections under rank 0, which then aborted at exit and failed a finished training.
+    data = write_finetune_data(tmp_path / "train.jsonl", 24, "standard")
+    times = tmp_path / "times"
+    times.mkdir()
+    monkeypatch.setenv("FTDAG_TEST_TIMES", str(times))
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])
+    )
+    out = tmp_path / "out"
+    kwargs = finetune_kwargs(parent, data, out, tmp_path / "ckpt.pt")
+    distributed.launch("slow_save:finetune", kwargs, processes=2, threads=1)  # raises if any fails
+    saved = float((times / "saved").read_text())
+    for rank in (0, 1):
+        assert float((times / f"exit_rank{rank}").read_text()) >= saved, f"rank {rank} left early"
+    assert (out / "train_stats.json").exists()

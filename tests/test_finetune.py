@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from finetune_helpers import TINY_FINETUNE, save_tiny_parent, weights, write_finetune_data
-from ftdag import exp3
+from ftdag.exp3 import steps
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +25,7 @@ def data(tmp_path_factory):
 
 def test_full_finetune_changes_every_matrix(parent, data, tmp_path):
     out = tmp_path / "ftwb1-1"
-    exp3.finetune(data, parent, out, TINY_FINETUNE, tmp_path / "ckpt.pt", "cpu")
+    steps.finetune(data, parent, out, TINY_FINETUNE, tmp_path / "ckpt.pt", "cpu")
     before, after = weights(parent), weights(out)
     assert not torch.equal(before["model.embed_tokens.weight"], after["model.embed_tokens.weight"])
     assert not torch.equal(
@@ -38,7 +38,7 @@ def test_full_finetune_changes_every_matrix(parent, data, tmp_path):
 def test_lora_changes_only_the_adapted_projections_and_saves_a_plain_model(parent, data, tmp_path):
     out = tmp_path / "ftwb1-2"
     lora = {"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["q_proj", "v_proj"]}
-    exp3.finetune(data, parent, out, {**TINY_FINETUNE, "lora": lora}, tmp_path / "ckpt.pt", "cpu")
+    steps.finetune(data, parent, out, {**TINY_FINETUNE, "lora": lora}, tmp_path / "ckpt.pt", "cpu")
     before, after = weights(parent), weights(out)
     assert set(before) == set(after)  # merged: no adapter keys left, loads as the base class
     changed = {k for k in before if not torch.equal(before[k], after[k])}

@@ -5,13 +5,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ftdag.datasets import eval_names, eval_task_and_cities
-from ftdag.metrics import (
+from ftdag.exp3 import metrics
+from ftdag.exp3.metrics import (
     METRIC_COLUMNS,
     NORMALIZED_COLUMNS,
     PT1_LEARNING_COLUMNS,
     against_trivial_baseline,
-    collect_metrics,
     degenerate_summary,
     normalize,
     normalize_value,
@@ -19,7 +18,8 @@ from ftdag.metrics import (
     pt1_learning_table,
     summarize,
 )
-from ftdag.tasks import ABS_ERROR, ACCURACY, EXACT_MATCH, TASK_NAMES, TASKS
+from ftdag.exp3.names import eval_names, eval_task_and_cities
+from ftdag.exp3.tasks import ABS_ERROR, ACCURACY, EXACT_MATCH, TASK_NAMES, TASKS
 
 
 def eval_rows(model, values=None):
@@ -199,6 +199,10 @@ def test_degenerate_summary_names_task_and_models():
 
 
 # --- collect_metrics ------------------------------------------------------------------------
+
+
+def collect_metrics(paths):
+    return metrics.collect_metrics({str(p): pd.read_csv(p) for p in paths})
 
 
 def test_collect_metrics_orders_models_and_evals(tmp_path):

@@ -4,15 +4,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ftdag.datasets import model_kind, trained_tasks
-from ftdag.metrics import NORMALIZED_COLUMNS
-from ftdag.plots import (
+from ftdag.exp3.metrics import NORMALIZED_COLUMNS
+from ftdag.exp3.names import model_kind, trained_tasks
+from ftdag.exp3.plots import (
     ftwb2_vs_ftwb1_matrix,
     plot_ftwb1_heatmap,
     plot_ftwb2_heatmap,
     plot_ftwb2_vs_ftwb1,
 )
-from ftdag.tasks import TASK_NAMES, TASKS
+from ftdag.exp3.tasks import TASK_NAMES, TASKS
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -154,7 +154,7 @@ def test_plots_without_ftwb2_raise_and_leave_nothing(tmp_path):
 
 
 def test_smooth_is_a_trailing_moving_average():
-    from ftdag.plots import smooth
+    from ftdag.exp3.plots import smooth
 
     assert np.allclose(smooth([1, 3, 5, 7], 2), [1, 2, 4, 6])
     assert np.allclose(smooth([2, 4], 10), [2, 3])  # a window longer than the curve
@@ -163,7 +163,7 @@ def test_smooth_is_a_trailing_moving_average():
 
 @pytest.mark.parametrize("lead_in_steps", [0, 30])
 def test_training_curves_png(tmp_path, lead_in_steps):
-    from ftdag.plots import plot_training_curves
+    from ftdag.exp3.plots import plot_training_curves
 
     pt1 = {"loss_curve": list(np.linspace(4, 1, 120)), "epochs": 3}
     stats = {

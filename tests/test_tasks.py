@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from ftdag.tasks import (
+from ftdag.exp3.tasks import (
     ABS_ERROR,
     ACCURACY,
     PAIRS,
@@ -26,7 +26,7 @@ from ftdag.tasks import (
     task_of_prompt,
     triangle_area,
 )
-from ftdag.world import ATLANTIS, STANDARD, City, World, generate_world
+from ftdag.exp3.world import ATLANTIS, STANDARD, City, World, generate_world
 
 
 def city(x, y, id_=1, group=STANDARD):

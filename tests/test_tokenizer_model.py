@@ -5,8 +5,8 @@ import pytest
 import torch
 from transformers import AutoTokenizer
 
-from ftdag.model import build_model, count_parameters, load_model, save_model
-from ftdag.tokenizer import BOS, EOS, PAD, build_tokenizer, load_tokenizer, save_tokenizer
+from ftdag.core.model import build_model, count_parameters, load_model, save_model
+from ftdag.core.tokenizer import BOS, EOS, PAD, build_tokenizer, load_tokenizer, save_tokenizer
 
 TINY = {
     "hidden_size": 32,

@@ -12,21 +12,19 @@ from pathlib import Path
 import pytest
 import torch
 
-from ftdag.model import build_model
-from ftdag.tokenizer import build_tokenizer
-from ftdag.train import (
-    IGNORE,
-    LEAD_IN_EPOCH,
-    Preempted,
-    Schedule,
-    TrainConfig,
-    answer_loss,
-    collate,
-    encode,
-    epoch_order,
-    lr_factor,
-    train,
-)
+from ftdag.core import train as core_train
+from ftdag.core.batches import IGNORE, PromptAnswerData, answer_loss, collate, encode
+from ftdag.core.checkpoint import Preempted
+from ftdag.core.model import build_model
+from ftdag.core.tokenizer import build_tokenizer
+from ftdag.core.train import LEAD_IN_EPOCH, Schedule, TrainConfig, epoch_order, lr_factor
+
+
+def train(model, tokenizer, records, config, checkpoint, run_id="", progress=True, lead_in=0):
+    """The loop on prompt/answer records, as exp3 calls it."""
+    data = PromptAnswerData(tokenizer, records, lead_in)
+    return core_train.train(model, data, config, checkpoint, run_id, progress=progress)
+
 
 WORKFLOW = Path(__file__).resolve().parent.parent / "workflow"
 TINY = {
@@ -242,7 +240,7 @@ def test_checkpoint_of_another_configuration_is_ignored(tokenizer, tmp_path, cap
 
     other = build_model(tokenizer, seed=0, **TINY)
     calls = count_forward_calls(other)
-    with caplog.at_level("WARNING", logger="ftdag.train"):
+    with caplog.at_level("WARNING", logger="ftdag.core.train"):
         stats = train(
             other,
             tokenizer,
@@ -295,11 +293,12 @@ import torch
 
 torch.set_num_threads(1)
 
-from ftdag.model import build_model
-from ftdag.tasks import sample_examples
-from ftdag.tokenizer import build_tokenizer
-from ftdag.train import TrainConfig, train
-from ftdag.world import generate_world
+from ftdag.core.batches import PromptAnswerData
+from ftdag.core.model import build_model
+from ftdag.core.tokenizer import build_tokenizer
+from ftdag.core.train import TrainConfig, train
+from ftdag.exp3.tasks import sample_examples
+from ftdag.exp3.world import generate_world
 
 
 def run(out):
@@ -321,10 +320,8 @@ def run(out):
     config = TrainConfig(epochs=30, batch_size=4, lr=1e-3, checkpoint_every=25, seed=0)
     # The first 120 records are a lead-in (30 steps): the first checkpoint, where the tests
     # stop a run, falls inside it, so a resumed run also crosses from lead-in to epochs.
-    stats = train(
-        model, tokenizer, records, config, out / "checkpoint.pt", "tiny", progress=False,
-        lead_in=120,
-    )
+    data = PromptAnswerData(tokenizer, records, lead_in=120)
+    stats = train(model, data, config, out / "checkpoint.pt", "tiny", progress=False)
     torch.save(model.state_dict(), out / "final.pt")
     stats["forward_calls"] = len(calls)
     (out / "stats.json").write_text(json.dumps(stats))

@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from ftdag.tasks import TASK_NAMES
+from ftdag.exp3 import names as exp3_names
+from ftdag.exp3.tasks import TASK_NAMES
 from workflow_helpers import (
     REPO,
     SMOKE_CONFIG,
@@ -26,7 +27,7 @@ from workflow_helpers import (
 )
 
 DEFAULT_CONFIG = REPO / "config" / "config.yaml"
-PLOTS = ("ftwb1_evaluation_heatmap", "ftwb2_evaluation_heatmap", "ftwb2_vs_ftwb1")
+PLOTS = exp3_names.PLOTS
 
 
 def dry_run(tmp_path, *targets, configfile=DEFAULT_CONFIG):
@@ -43,7 +44,8 @@ def test_default_dry_run_plans_the_wide_campaign(tmp_path):
     assert counts["exp3_plot"] == 3
     assert counts["exp3_training_curves"] == 1
     assert counts["exp3_pt1_learning"] == 1
-    assert counts["total"] == 52
+    assert counts["campaign_cost"] == counts["campaign_page"] == 1
+    assert counts["total"] == 54
 
 
 def test_all_archs_and_pairs(tmp_path):
@@ -127,10 +129,22 @@ def outputs_done(workdir) -> dict:
     }
 
 
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    """The smoke campaign, from clean to the end, uninterrupted."""
+    workdir = tmp_path_factory.mktemp("smoke")
+    run_snakemake(workdir, "--cores", "2")
+    return workdir
+
+
+RESULT_TABLES = ("metrics.csv", "normalized.csv", "pt1_learning.csv")
+
+
 @pytest.mark.slow
-def test_smoke_campaign_killed_and_resumed(tmp_path):
+def test_smoke_campaign_killed_and_resumed(tmp_path, smoke_run):
     """Kill the whole run once some fine-tunes are done; the rerun plans only what is missing,
-    then completes all three plots, and a further dry-run has nothing to do."""
+    then completes all three plots, and a further dry-run has nothing to do. Its metrics are
+    those of the uninterrupted run: same config and seed on one machine, same values."""
     process = subprocess.Popen(
         snakemake_command(tmp_path, "--cores", "2"),
         cwd=REPO,
@@ -203,8 +217,58 @@ def test_smoke_campaign_killed_and_resumed(tmp_path):
     assert "pt1 beats knowing nothing" in learning_log.read_text()
     assert not list(results.glob("tiny/checkpoints/*.pt"))  # finished runs leave none behind
     assert "Nothing to be done" in run_snakemake(tmp_path, "-n").stdout
+    for table in RESULT_TABLES:
+        resumed = pd.read_csv(results / "tiny" / table)
+        pd.testing.assert_frame_equal(resumed, pd.read_csv(smoke_run / "results/exp3/tiny" / table))
+    for plot in PLOTS:
+        name = f"plots/tiny_{plot}.summary.json"
+        resumed = json.loads((results / name).read_text())
+        uninterrupted = json.loads((smoke_run / "results/exp3" / name).read_text())
+        assert (
+            resumed.pop("provenance")["config_hash"]
+            == uninterrupted.pop("provenance")["config_hash"]
+        )
+        assert resumed == uninterrupted
 
     run_snakemake(tmp_path, "--report", "report.html")
     report = (tmp_path / "report.html").read_text(errors="replace")
     assert "tiny_ftwb2_vs_ftwb1.png" in report and "FTWB2 vs FTWB1" in report
-    assert "pt1_learning.csv" in report and "Did pt1 learn the world?" in report
+    assert "pt1_learning.html" in report and "Did pt1 learn the world?" in report
+    assert "campaign.html" in report and "cost.html" in report
+    assert "opens on the campaign" in report  # the landing page (workflow.rst)
+
+
+@pytest.mark.slow
+def test_every_result_carries_provenance_and_the_campaign_its_cost(smoke_run):
+    results = smoke_run / "results"
+    for table in RESULT_TABLES:
+        sidecar = json.loads((results / "exp3/tiny" / f"{table}.provenance.json").read_text())
+        assert len(sidecar["config_hash"]) == 16
+        assert "git_commit" in sidecar["code"] or "package_version" in sidecar["code"]
+        assert {"python", "torch", "transformers", "peft", "snakemake"} <= set(sidecar["versions"])
+        assert sidecar["devices"]  # the CPU model here
+    summary = json.loads((results / "exp3/plots/tiny_ftwb2_vs_ftwb1.summary.json").read_text())
+    assert summary["provenance"]["config_hash"] == sidecar["config_hash"]
+
+    cost = pd.read_csv(results / "cost.csv")
+    counts = cost["rule"].value_counts()
+    assert counts["exp3_pretrain"] == 1 and counts["exp3_finetune"] == 9
+    assert counts["exp3_evaluate"] == 10 and counts["exp3_plot"] == 3
+    assert (cost["wall_seconds"] > 0).all() and (cost["gpus"] == 0).all()
+    pretrain = cost[cost["rule"] == "exp3_pretrain"].iloc[0]
+    assert pretrain["wildcards"] == "arch=tiny" and pretrain["threads"] == 2
+    assert pretrain["device_hours"] == pytest.approx(pretrain["wall_seconds"] * 2 / 3600, rel=1e-3)
+
+    per_result = pd.read_csv(results / "cost_per_result.csv").set_index("result")
+    plot = per_result.loc["results/exp3/plots/tiny_ftwb2_vs_ftwb1.png"]
+    # Upstream of the plot: world, tokenizer, eval sets, 10 training sets, pt1, 9 fine-tunes,
+    # 10 evaluations, metrics, pt1_learning and the plot itself; not the other two plots.
+    assert plot["jobs"] == 1 + 1 + 1 + 10 + 1 + 9 + 10 + 1 + 1 + 1
+    upstream = cost[~cost["rule"].isin(["exp3_plot", "exp3_training_curves"])]
+    own = cost[(cost["rule"] == "exp3_plot") & (cost["wildcards"].str.contains("ftwb2_vs_ftwb1"))]
+    expected = upstream["device_hours"].sum() + own["device_hours"].sum()
+    assert plot["core_hours"] == pytest.approx(expected, rel=1e-3, abs=1e-6)
+    curves = per_result.loc["results/exp3/plots/tiny_training_curves.png"]
+    assert curves["jobs"] == 3 + 10 + 1 + 9 + 1  # data, pt1, fine-tunes, itself: no evaluation
+    page = (results / "campaign.html").read_text()
+    assert "config hash" in page and "pt1 clearly learned" in page and "device-hours" in page

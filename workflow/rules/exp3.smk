@@ -3,6 +3,70 @@
 # world -> evaluation sets + training sets -> pt1 per arch -> FTWB1-k and FTWB2-p fine-tunes
 # -> one evaluation job per model (15 evaluations) -> metrics.csv, normalized.csv -> plots.
 
+from ftdag.exp3 import names as exp3_names
+
+EXP3 = config["exp3"]
+EXP3_EVALS = exp3_names.eval_names()
+EXP3_MODELS = exp3_names.model_names(EXP3["ftwb2_pairs"], EXP3["ftwb1_tasks"])
+
+
+wildcard_constraints:
+    arch="|".join(EXP3["archs"]),
+    model="|".join(EXP3_MODELS),
+    finetuned="|".join(EXP3_MODELS[1:]),
+    eval="|".join(EXP3_EVALS),
+    plot="|".join(exp3_names.PLOTS),
+
+
+# Light rules run where Snakemake runs (on a cluster, the login node), not as cluster jobs.
+localrules:
+    exp3_metrics,
+    exp3_pt1_learning,
+    exp3_plot,
+    exp3_training_curves,
+
+
+def get_exp3_outputs():
+    return [
+        *(
+            f"results/exp3/plots/{arch}_{plot}.png"
+            for arch in EXP3["run_archs"]
+            for plot in [*exp3_names.PLOTS, "training_curves"]
+        ),
+        # Whether pt1 learned the world says how far its normalized plots can be trusted.
+        *(f"results/exp3/{arch}/pt1_learning.csv" for arch in EXP3["run_archs"]),
+    ]
+
+
+def get_exp3_eval_sets(wildcards=None):
+    return {name: f"results/exp3/data/eval/{name}.jsonl" for name in EXP3_EVALS}
+
+
+def get_exp3_arch(wildcards):
+    return EXP3["archs"][wildcards.arch]
+
+
+def get_exp3_models(wildcards):
+    return {
+        model: f"results/exp3/{wildcards.arch}/models/{model}" for model in EXP3_MODELS
+    }
+
+
+def get_exp3_model_evaluations(wildcards):
+    return expand(
+        "results/exp3/{arch}/evals/{model}.csv", arch=wildcards.arch, model=EXP3_MODELS
+    )
+
+
+def get_exp3_config_hash(wildcards):
+    """The config values an arch's results depend on: exp3 less the other archs."""
+    section = {k: v for k, v in EXP3.items() if k not in ("archs", "run_archs")}
+    return config_hash({**section, "arch": EXP3["archs"][wildcards.arch]})
+
+
+def get_exp3_run_name(wildcards):
+    return f"exp3-{wildcards.arch}-{getattr(wildcards, 'finetuned', 'pt1')}"
+
 
 rule exp3_world:
     output:
@@ -34,9 +98,9 @@ rule exp3_tokenizer:
 
 rule exp3_eval_sets:
     input:
-        world="results/exp3/data/world.json",
+        world=rules.exp3_world.output[0],
     output:
-        **get_eval_sets(),
+        **get_exp3_eval_sets(),
     log:
         "results/logs/exp3/eval_sets.log",
     benchmark:
@@ -52,8 +116,8 @@ rule exp3_eval_sets:
 
 rule exp3_training_set:
     input:
-        world="results/exp3/data/world.json",
-        eval_sets=get_eval_sets().values(),
+        world=rules.exp3_world.output[0],
+        eval_sets=get_exp3_eval_sets().values(),
     output:
         "results/exp3/data/train/{model}.jsonl",
     log:
@@ -71,7 +135,7 @@ rule exp3_training_set:
 rule exp3_pretrain:
     input:
         data="results/exp3/data/train/pt1.jsonl",
-        tokenizer="results/exp3/tokenizer",
+        tokenizer=rules.exp3_tokenizer.output[0],
     output:
         directory("results/exp3/{arch}/models/pt1"),
     log:
@@ -87,12 +151,14 @@ rule exp3_pretrain:
         mem_mb=4000,
         runtime=120,
     params:
-        arch=get_arch,
+        arch=get_exp3_arch,
         training=EXP3["pretrain"],
         # Not an output: Snakemake would delete it when the job fails, and it is what a
         # restarted job resumes from.
         checkpoint="results/exp3/{arch}/checkpoints/pt1.pt",
-        device=config["runtime"]["device"],
+        device=RUNTIME["device"],
+        tracking=TRACKING,
+        run_name=get_exp3_run_name,
     script:
         "../scripts/exp3_pretrain.py"
 
@@ -100,7 +166,7 @@ rule exp3_pretrain:
 rule exp3_finetune:
     input:
         data="results/exp3/data/train/{finetuned}.jsonl",
-        parent="results/exp3/{arch}/models/pt1",
+        parent=rules.exp3_pretrain.output[0],
     output:
         directory("results/exp3/{arch}/models/{finetuned}"),
     log:
@@ -116,16 +182,18 @@ rule exp3_finetune:
     params:
         training=EXP3["finetune"],
         checkpoint="results/exp3/{arch}/checkpoints/{finetuned}.pt",
-        device=config["runtime"]["device"],
+        device=RUNTIME["device"],
+        tracking=TRACKING,
+        run_name=get_exp3_run_name,
     script:
         "../scripts/exp3_finetune.py"
 
 
 rule exp3_evaluate:
     input:
-        unpack(get_eval_sets),
+        unpack(get_exp3_eval_sets),
         model="results/exp3/{arch}/models/{model}",
-        world="results/exp3/data/world.json",
+        world=rules.exp3_world.output[0],
     output:
         metrics="results/exp3/{arch}/evals/{model}.csv",
         predictions="results/exp3/{arch}/evals/{model}.predictions.jsonl",
@@ -144,15 +212,16 @@ rule exp3_evaluate:
         runtime=60,
     params:
         batch_size=EXP3["eval"]["batch_size"],
-        device=config["runtime"]["device"],
+        device=RUNTIME["device"],
         eval_names=EXP3_EVALS,
+        config_hash=get_exp3_config_hash,
     script:
         "../scripts/exp3_evaluate.py"
 
 
 rule exp3_metrics:
     input:
-        get_model_evaluations,
+        get_exp3_model_evaluations,
     output:
         metrics="results/exp3/{arch}/metrics.csv",
         normalized="results/exp3/{arch}/normalized.csv",
@@ -162,6 +231,8 @@ rule exp3_metrics:
         "results/benchmarks/exp3/{arch}/metrics.tsv"
     conda:
         "../../envs/analysis.yaml"
+    params:
+        config_hash=get_exp3_config_hash,
     script:
         "../scripts/exp3_metrics.py"
 
@@ -171,9 +242,10 @@ rule exp3_pt1_learning:
         predictions="results/exp3/{arch}/evals/pt1.predictions.jsonl",
         train_data="results/exp3/data/train/pt1.jsonl",
     output:
-        report(
-            "results/exp3/{arch}/pt1_learning.csv",
-            caption="../report/exp3_pt1_learning.rst",
+        csv="results/exp3/{arch}/pt1_learning.csv",
+        html=report(
+            "results/exp3/{arch}/pt1_learning.html",
+            caption="../report/exp3/pt1_learning.rst",
             category="exp3",
             subcategory="{arch}",
         ),
@@ -183,18 +255,20 @@ rule exp3_pt1_learning:
         "results/benchmarks/exp3/{arch}/pt1_learning.tsv"
     conda:
         "../../envs/analysis.yaml"
+    params:
+        config_hash=get_exp3_config_hash,
     script:
         "../scripts/exp3_pt1_learning.py"
 
 
 rule exp3_plot:
     input:
-        normalized="results/exp3/{arch}/normalized.csv",
-        pt1_learning="results/exp3/{arch}/pt1_learning.csv",
+        normalized=rules.exp3_metrics.output.normalized,
+        pt1_learning=rules.exp3_pt1_learning.output.csv,
     output:
         png=report(
             "results/exp3/plots/{arch}_{plot}.png",
-            caption="../report/exp3_plot.rst",
+            caption="../report/exp3/plot.rst",
             category="exp3",
             subcategory="{arch}",
         ),
@@ -205,17 +279,19 @@ rule exp3_plot:
         "results/benchmarks/exp3/{arch}/plot_{plot}.tsv"
     conda:
         "../../envs/analysis.yaml"
+    params:
+        config_hash=get_exp3_config_hash,
     script:
         "../scripts/exp3_plot.py"
 
 
 rule exp3_training_curves:
     input:
-        unpack(get_models),
+        unpack(get_exp3_models),
     output:
         report(
             "results/exp3/plots/{arch}_training_curves.png",
-            caption="../report/exp3_training_curves.rst",
+            caption="../report/exp3/training_curves.rst",
             category="exp3",
             subcategory="{arch}",
         ),

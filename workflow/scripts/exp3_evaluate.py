@@ -1,11 +1,11 @@
 """Run all 15 evaluations of one model, loading it once."""
 
-from ftdag import exp3
-from ftdag.jobs import job_log, pick_device, use_threads
+from ftdag.core.jobs import job_log, pick_device, use_threads
+from ftdag.exp3 import steps
 
 with job_log(snakemake.log[0], "evaluate"):
     use_threads(snakemake.threads)
-    exp3.evaluate(
+    steps.evaluate(
         snakemake.input.model,
         snakemake.wildcards.model,
         snakemake.input.world,
@@ -14,4 +14,5 @@ with job_log(snakemake.log[0], "evaluate"):
         snakemake.output.predictions,
         snakemake.params.batch_size,
         pick_device(snakemake.params.device),
+        snakemake.params.config_hash,
     )

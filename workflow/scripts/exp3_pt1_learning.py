@@ -1,7 +1,13 @@
 """Score pt1 on standard cities against knowing nothing: did pretraining learn the world?"""
 
-from ftdag import exp3
-from ftdag.jobs import job_log
+from ftdag.core.jobs import job_log
+from ftdag.exp3 import steps
 
 with job_log(snakemake.log[0], "pt1_learning"):
-    exp3.pt1_learning(snakemake.input.predictions, snakemake.input.train_data, snakemake.output[0])
+    steps.pt1_learning(
+        snakemake.input.predictions,
+        snakemake.input.train_data,
+        snakemake.output.csv,
+        snakemake.output.html,
+        config_hash=snakemake.params.config_hash,
+    )

@@ -1,7 +1,7 @@
 """Build and save the character-level tokenizer."""
 
-from ftdag.jobs import job_log
-from ftdag.tokenizer import save_tokenizer
+from ftdag.core.jobs import job_log
+from ftdag.core.tokenizer import save_tokenizer
 
 with job_log(snakemake.log[0], "tokenizer"):
     save_tokenizer(snakemake.output[0])

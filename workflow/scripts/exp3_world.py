@@ -1,7 +1,7 @@
 """Generate the synthetic world of exp3."""
 
-from ftdag import exp3
-from ftdag.jobs import job_log
+from ftdag.core.jobs import job_log
+from ftdag.exp3 import steps
 
 with job_log(snakemake.log[0], "world"):
-    exp3.make_world(snakemake.params.world, snakemake.output[0])
+    steps.make_world(snakemake.params.world, snakemake.output[0])

@@ -17,8 +17,9 @@ import math
 import numpy as np
 import pandas as pd
 
-from ftdag.datasets import PRETRAINED, eval_names, model_kind, trained_tasks
-from ftdag.tasks import ABS_ERROR, ACCURACY, COMPASS_LABELS, TASK_NAMES, TASKS
+from ftdag.core.stats import Z95, wilson_interval
+from ftdag.exp3.names import PRETRAINED, eval_names, model_kind, model_order, trained_tasks
+from ftdag.exp3.tasks import ABS_ERROR, ACCURACY, TASK_NAMES, TASKS
 
 METRIC_COLUMNS = ["model", "eval", "task", "cities", "metric", "value", "n", "n_unparsed"]
 NORMALIZED_COLUMNS = [
@@ -57,28 +58,19 @@ DEGENERATE_STATUSES = (DEGENERATE_BASELINE, ZERO_BASELINE, MISSING_VALUE, PERFEC
 # --- collecting -----------------------------------------------------------------------------
 
 
-def model_order(model: str) -> tuple[int, int]:
-    """Sort key: pt1, then ftwb1-1..7, then ftwb2 by pair number."""
-    kind = model_kind(model)
-    if kind == PRETRAINED:
-        return (0, 0)
-    return (1 if kind == "ftwb1" else 2, int(model.split("-")[1]))
-
-
-def collect_metrics(eval_csv_paths) -> pd.DataFrame:
-    """Concatenate per-model evaluation CSVs into one table, checked and in canonical order."""
-    paths = [str(p) for p in eval_csv_paths]
-    if not paths:
-        raise ValueError("collect_metrics: no evaluation CSV given")
+def collect_metrics(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Concatenate per-model evaluation tables ({source name: table}, the name for errors)
+    into one table, checked and in canonical order."""
+    if not tables:
+        raise ValueError("collect_metrics: no evaluation table given")
     frames = []
-    for path in paths:
-        df = pd.read_csv(path)
+    for source, df in tables.items():
         missing = [c for c in METRIC_COLUMNS if c not in df.columns]
         if missing:
-            raise ValueError(f"{path}: missing column(s) {', '.join(missing)}")
+            raise ValueError(f"{source}: missing column(s) {', '.join(missing)}")
         unknown = sorted(set(df["eval"]) - set(eval_names()))
         if unknown:
-            raise ValueError(f"{path}: unknown evaluation name(s) {', '.join(map(str, unknown))}")
+            raise ValueError(f"{source}: unknown evaluation name(s) {', '.join(map(str, unknown))}")
         frames.append(df[METRIC_COLUMNS])
     metrics = pd.concat(frames, ignore_index=True)
 
@@ -217,9 +209,6 @@ def summarize(matrix_df: pd.DataFrame, trained_mask) -> dict:
     return summary
 
 
-_Z95 = 1.959964  # two-sided 95% of a normal
-
-
 def against_trivial_baseline(
     task: str, scores: list[float], train_answers: list[str], eval_answers: list[str]
 ) -> dict:
@@ -244,7 +233,7 @@ def against_trivial_baseline(
         baseline = float(trivial_errors.mean())
         # Per prompt: how much closer the model came than the training mean did.
         gains = trivial_errors - scores
-        half_width = _Z95 * float(gains.std(ddof=1)) / math.sqrt(n) if n > 1 else math.inf
+        half_width = Z95 * float(gains.std(ddof=1)) / math.sqrt(n) if n > 1 else math.inf
         if baseline == 0:
             reduction, ci95, clear = None, None, False
         else:
@@ -260,9 +249,9 @@ def against_trivial_baseline(
             "n": n,
             "clear": clear,
         }
-    chance = 1 / len(COMPASS_LABELS) if task == "compass" else 0.5
+    chance = TASKS[task].chance
     accuracy = float(scores.mean())
-    low, high = _wilson_interval(accuracy, n)
+    low, high = wilson_interval(accuracy, n)
     return {
         "accuracy": round(accuracy, 3),
         "chance": chance,
@@ -271,15 +260,6 @@ def against_trivial_baseline(
         "n": n,
         "clear": low > chance,
     }
-
-
-def _wilson_interval(p: float, n: int) -> tuple[float, float]:
-    """Wilson score interval of a proportion: unlike p ± z·se, it stays inside [0, 1] and is
-    not of zero width at p = 0 or 1."""
-    z2 = _Z95**2
-    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
-    half = _Z95 * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
-    return centre - half, centre + half
 
 
 PT1_LEARNING_COLUMNS = [

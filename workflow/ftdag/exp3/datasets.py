@@ -13,19 +13,22 @@ pretraining mix) are drawn first; no training set contains one of their prompts.
 
 from __future__ import annotations
 
-import re
 import zlib
 from dataclasses import dataclass
 
 import numpy as np
 
-from ftdag.tasks import PAIRS, TASK_NAMES, sample_examples
-from ftdag.world import ATLANTIS, CITY_GROUPS, STANDARD, World
-
-MULTI_TASK = "multi_task"
-PRETRAINED = "pt1"
-LEAD_IN = "lead_in"  # a record field: true on pt1's lead-in samples, which come first
-PT1_LEAD_IN_TASKS = ("distance", "compass")  # pairwise: where cities are, soonest learned
+from ftdag.core.batches import LEAD_IN
+from ftdag.exp3.names import (
+    MULTI_TASK,
+    PRETRAINED,
+    eval_names,
+    eval_task_and_cities,
+    model_kind,
+    trained_tasks,
+)
+from ftdag.exp3.tasks import TASK_NAMES, sample_examples
+from ftdag.exp3.world import ATLANTIS, STANDARD, World
 
 
 @dataclass(frozen=True)
@@ -34,49 +37,11 @@ class TrainingSizes:
     atlantis_samples: int  # per trained task, every sample has an Atlantis city
     replay_samples: int  # per trained task, standard cities only
     warm_samples: int  # per task (all seven), with an Atlantis city
-    pt1_lead_in_samples: int = 0  # pt1 only, seen once before the mix
+    pt1_lead_in_samples: int  # pt1 only, seen once before the mix
 
-
-def eval_names() -> list[str]:
-    """The 15 evaluations: each task on standard cities, each task with Atlantis, the mix."""
-    return [f"{t}_{g}" for g in CITY_GROUPS for t in TASK_NAMES] + [MULTI_TASK]
-
-
-def eval_task_and_cities(eval_name: str) -> tuple[str, str]:
-    if eval_name == MULTI_TASK:
-        return MULTI_TASK, STANDARD
-    task, cities = eval_name.rsplit("_", 1)
-    return task, cities
-
-
-def finetune_names(ftwb2_pairs, ftwb1_tasks=TASK_NAMES) -> list[str]:
-    """FTWB1-k for each task k of `ftwb1_tasks` (numbered in TASK_NAMES order), then FTWB2-p."""
-    ftwb1 = [f"ftwb1-{TASK_NAMES.index(t) + 1}" for t in TASK_NAMES if t in ftwb1_tasks]
-    return ftwb1 + [f"ftwb2-{p}" for p in ftwb2_pairs]
-
-
-def model_kind(model: str) -> str:
-    """'pt1', 'ftwb1' or 'ftwb2'."""
-    if model == PRETRAINED:
-        return PRETRAINED
-    match = re.fullmatch(r"(ftwb1|ftwb2)-(\d+)", model)
-    if not match:
-        raise ValueError(f"unknown exp3 model name {model!r}: expected pt1, ftwb1-K or ftwb2-P")
-    return match.group(1)
-
-
-def trained_tasks(model: str) -> tuple[str, ...]:
-    kind = model_kind(model)
-    if kind == PRETRAINED:
-        return TASK_NAMES
-    number = int(model.split("-")[1])
-    if kind == "ftwb1":
-        if not 1 <= number <= len(TASK_NAMES):
-            raise ValueError(f"{model}: FTWB1 runs are numbered 1-{len(TASK_NAMES)}")
-        return (TASK_NAMES[number - 1],)
-    if number not in PAIRS:
-        raise ValueError(f"{model}: FTWB2 pairs are numbered 1-21")
-    return PAIRS[number]
+    @classmethod
+    def from_config(cls, data: dict) -> TrainingSizes:
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__})
 
 
 def _rng(seed: int, name: str) -> np.random.Generator:
@@ -102,7 +67,7 @@ def build_training_set(
     sizes: TrainingSizes,
     seed: int,
     held_out: set[str],
-    lead_in_tasks: tuple[str, ...] = PT1_LEAD_IN_TASKS,
+    lead_in_tasks: tuple[str, ...],
 ) -> list[dict]:
     """The training samples of `model`, shuffled, none of whose prompts is in `held_out`.
     pt1's lead-in samples (of `lead_in_tasks`, marked LEAD_IN) come first, shuffled apart."""
@@ -132,13 +97,3 @@ def build_training_set(
         add(TASK_NAMES, sizes.warm_samples * len(TASK_NAMES), require_atlantis=True)
     order = rng.permutation(len(records))
     return lead_in + [records[i] for i in order]
-
-
-def count_lead_in(records: list[dict]) -> int:
-    """How many records at the start are lead-in samples; there are none after them."""
-    n = 0
-    while n < len(records) and records[n].get(LEAD_IN):
-        n += 1
-    if any(r.get(LEAD_IN) for r in records[n:]):
-        raise ValueError("lead-in samples must all come before the other training samples")
-    return n

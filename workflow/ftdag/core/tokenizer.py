@@ -30,7 +30,7 @@ def build_tokenizer() -> PreTrainedTokenizerFast:
 
 
 def save_tokenizer(path) -> None:
-    from ftdag.io import atomic_dir
+    from ftdag.core.io import atomic_dir
 
     with atomic_dir(path) as tmp:
         build_tokenizer().save_pretrained(tmp)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 from transformers import AutoModelForCausalLM, Qwen2Config, Qwen2ForCausalLM
 
-from ftdag.io import atomic_dir
+from ftdag.core.io import atomic_dir
 
 
 def build_model(

@@ -1,7 +1,7 @@
 """The steps of exp3, one function per Snakemake rule, taking plain paths and config values.
 
 A rule's script only unpacks `snakemake` and calls one of these; each is usable (and tested)
-without Snakemake.
+without Snakemake. Only these functions open files; the modules they call compute.
 """
 
 from __future__ import annotations
@@ -12,21 +12,13 @@ import logging
 import time
 from pathlib import Path
 
-from ftdag import datasets, distributed, io
-from ftdag.world import World, generate_world
+from ftdag.core import distributed, io
+from ftdag.core.batches import count_lead_in
+from ftdag.core.provenance import provenance, write_sidecar
+from ftdag.exp3 import datasets
+from ftdag.exp3.world import World, generate_world
 
 log = logging.getLogger("ftdag.exp3")
-
-TRAINING_KEYS = (
-    "epochs",
-    "batch_size",
-    "lr",
-    "weight_decay",
-    "warmup_fraction",
-    "grad_clip",
-    "seed",
-    "checkpoint_every",
-)
 
 
 def make_world(world_config: dict, out_path) -> None:
@@ -51,9 +43,7 @@ def make_eval_sets(world_path, n_per_set: int, seed: int, out_paths: dict[str, s
 def make_training_set(model: str, world_path, eval_paths, data_config: dict, out_path) -> None:
     world = World.load(world_path)
     held_out = {r["prompt"] for path in eval_paths for r in io.read_jsonl(path)}
-    sizes = datasets.TrainingSizes(
-        **{k: data_config[k] for k in datasets.TrainingSizes.__dataclass_fields__}
-    )
+    sizes = datasets.TrainingSizes.from_config(data_config)
     records = datasets.build_training_set(
         model,
         world,
@@ -63,7 +53,7 @@ def make_training_set(model: str, world_path, eval_paths, data_config: dict, out
         tuple(data_config["pt1_lead_in_tasks"]),
     )
     io.write_jsonl(out_path, records)
-    lead_in = datasets.count_lead_in(records)
+    lead_in = count_lead_in(records)
     log.info(
         "%s: %d training samples (tasks %s)%s",
         model,
@@ -77,23 +67,25 @@ def _file_digest(path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
-def _train_and_save(model, tokenizer, train_data, training: dict, out_dir, checkpoint, run_id):
-    from ftdag.model import save_model
-    from ftdag.train import TrainConfig, train
+def _train_and_save(
+    model, tokenizer, train_data, training: dict, out_dir, checkpoint, run_id, tracker
+):
+    from ftdag.core.batches import PromptAnswerData
+    from ftdag.core.model import save_model
+    from ftdag.core.train import TrainConfig, train
 
     records = io.read_jsonl(train_data)
-    config = TrainConfig(**{k: training[k] for k in TRAINING_KEYS})
+    data = PromptAnswerData(tokenizer, records, lead_in=count_lead_in(records))
     device = str(next(model.parameters()).device)  # with its index: cuda:3 under torchrun
     started = time.time()
     stats = train(
         model,
-        tokenizer,
-        records,
-        config,
+        data,
+        TrainConfig.from_config(training),
         checkpoint,
         run_id + _file_digest(train_data),
         device,
-        lead_in=datasets.count_lead_in(records),
+        tracker=tracker,
     )
     stats["wall_seconds"] = round(time.time() - started, 3)
     stats["processes"] = distributed.world_size()
@@ -113,12 +105,26 @@ def _train_and_save(model, tokenizer, train_data, training: dict, out_dir, check
     )
 
 
+def _tracker(tracking: dict | None, name: str, training: dict):
+    from ftdag.core.tracking import open_tracker
+
+    return open_tracker(tracking if distributed.is_main() else None, name, training)
+
+
 def pretrain(
-    train_data, tokenizer_dir, out_dir, arch: dict, training: dict, checkpoint, device: str
+    train_data,
+    tokenizer_dir,
+    out_dir,
+    arch: dict,
+    training: dict,
+    checkpoint,
+    device: str,
+    tracking: dict | None = None,
+    run_name: str = "exp3-pt1",
 ) -> None:
     """pt1 of one arch: a model built from the arch's dims, trained on the 7-task mix."""
-    from ftdag.model import build_model
-    from ftdag.tokenizer import load_tokenizer
+    from ftdag.core.model import build_model
+    from ftdag.core.tokenizer import load_tokenizer
 
     tokenizer = load_tokenizer(tokenizer_dir)
     dims = {k: arch[k] for k in arch if k != "epochs"}
@@ -132,14 +138,24 @@ def pretrain(
         out_dir,
         checkpoint,
         json.dumps(dims, sort_keys=True),
+        _tracker(tracking, run_name, training),
     )
 
 
-def finetune(train_data, parent_dir, out_dir, training: dict, checkpoint, device: str) -> None:
+def finetune(
+    train_data,
+    parent_dir,
+    out_dir,
+    training: dict,
+    checkpoint,
+    device: str,
+    tracking: dict | None = None,
+    run_name: str = "exp3-finetune",
+) -> None:
     """A fine-tune starts from its parent's saved weights (`from_pretrained`), fully or with
     LoRA adapters merged back in at the end."""
-    from ftdag.model import load_model
-    from ftdag.tokenizer import load_tokenizer
+    from ftdag.core.model import load_model
+    from ftdag.core.tokenizer import load_tokenizer
 
     tokenizer = load_tokenizer(parent_dir)
     model = load_model(parent_dir, device=device)
@@ -158,7 +174,8 @@ def finetune(train_data, parent_dir, out_dir, training: dict, checkpoint, device
             ),
         )
     run_id = _file_digest(Path(parent_dir) / "model.safetensors") + json.dumps(training.get("lora"))
-    _train_and_save(model, tokenizer, train_data, training, out_dir, checkpoint, run_id)
+    tracker = _tracker(tracking, run_name, training)
+    _train_and_save(model, tokenizer, train_data, training, out_dir, checkpoint, run_id, tracker)
 
 
 def evaluate(
@@ -170,13 +187,15 @@ def evaluate(
     out_predictions,
     batch_size: int,
     device: str,
+    config_hash: str = "",
 ) -> None:
     """All 15 evaluations of one model, loading it once."""
     import pandas as pd
 
-    from ftdag.evaluate import evaluate_model
-    from ftdag.model import load_model
-    from ftdag.tokenizer import load_tokenizer
+    from ftdag.core.model import load_model
+    from ftdag.core.tokenizer import load_tokenizer
+    from ftdag.exp3.evaluate import evaluate_model
+    from ftdag.exp3.metrics import METRIC_COLUMNS
 
     tokenizer = load_tokenizer(model_dir)
     model = load_model(model_dir, device=device).eval()
@@ -197,35 +216,46 @@ def evaluate(
             row["n"],
             row["n_unparsed"],
         )
-    columns = ["model", "eval", "task", "cities", "metric", "value", "n", "n_unparsed"]
     with io.atomic_path(out_csv) as tmp:
-        pd.DataFrame(rows)[columns].to_csv(tmp, index=False)
+        pd.DataFrame(rows)[METRIC_COLUMNS].to_csv(tmp, index=False)
     io.write_jsonl(out_predictions, ({"model": model_name, **p} for p in predictions))
+    write_sidecar(out_csv, provenance(config_hash, device))
 
 
-def aggregate(eval_csvs, out_metrics, out_normalized) -> None:
-    from ftdag import metrics
+def aggregate(eval_csvs, out_metrics, out_normalized, config_hash: str = "") -> None:
+    import pandas as pd
 
-    table = metrics.collect_metrics(eval_csvs)
+    from ftdag.exp3 import metrics
+
+    table = metrics.collect_metrics({str(p): pd.read_csv(p) for p in eval_csvs})
     normalized = metrics.normalize(table)
-    with io.atomic_path(out_metrics) as tmp:
-        table.to_csv(tmp, index=False)
-    with io.atomic_path(out_normalized) as tmp:
-        normalized.to_csv(tmp, index=False)
+    record = provenance(config_hash, inputs=eval_csvs)
+    for frame, path in ((table, out_metrics), (normalized, out_normalized)):
+        with io.atomic_path(path) as tmp:
+            frame.to_csv(tmp, index=False)
+        write_sidecar(path, record)
     for line in metrics.degenerate_summary(normalized):
         log.warning(line)
     log.info("%d metric rows, %d normalized rows", len(table), len(normalized))
 
 
-def pt1_learning(pt1_predictions, pt1_train_data, out_csv) -> None:
+def pt1_learning(
+    pt1_predictions, pt1_train_data, out_csv, out_html=None, config_hash: str = ""
+) -> None:
     """Did pt1 learn the world: its standard-city scores against knowing nothing."""
-    from ftdag import metrics
+    from ftdag.exp3 import metrics
 
     table = metrics.pt1_learning_table(
         io.read_jsonl(pt1_predictions), io.read_jsonl(pt1_train_data)
     )
     with io.atomic_path(out_csv) as tmp:
         table.to_csv(tmp, index=False)
+    write_sidecar(out_csv, provenance(config_hash, inputs=[pt1_predictions]))
+    if out_html:
+        from ftdag.core.html import html_page, table_html
+
+        page = html_page("Did pt1 learn the world?", table_html(table))
+        io.atomic_write_text(out_html, page)
     for row in table.itertuples():
         log.info(
             "%-12s pt1 %8.3f  knowing nothing %8.3f  margin %+.3f (95%%: %+.3f to %+.3f)%s",
@@ -243,15 +273,20 @@ def pt1_learning(pt1_predictions, pt1_train_data, out_csv) -> None:
         log.warning(line)
 
 
-PLOTS = ("ftwb1_evaluation_heatmap", "ftwb2_evaluation_heatmap", "ftwb2_vs_ftwb1")
-
-
-def plot(normalized_csv, pt1_learning_csv, arch: str, plot_name: str, out_png, out_summary) -> None:
+def plot(
+    normalized_csv,
+    pt1_learning_csv,
+    arch: str,
+    plot_name: str,
+    out_png,
+    out_summary,
+    config_hash: str = "",
+) -> None:
     """One of the three plots; the tasks pt1 did not clearly learn are marked in it."""
     import pandas as pd
 
-    from ftdag import plots
-    from ftdag.metrics import tasks_not_learned
+    from ftdag.exp3 import plots
+    from ftdag.exp3.metrics import tasks_not_learned
 
     unlearned = tasks_not_learned(pd.read_csv(pt1_learning_csv))
     draw = {
@@ -260,12 +295,13 @@ def plot(normalized_csv, pt1_learning_csv, arch: str, plot_name: str, out_png, o
         "ftwb2_vs_ftwb1": plots.plot_ftwb2_vs_ftwb1,
     }[plot_name]
     summary = draw(pd.read_csv(normalized_csv), arch, out_png, unlearned)
+    summary["provenance"] = provenance(config_hash, inputs=[normalized_csv])
     io.write_json(out_summary, summary)
     log.info("%s: %s", plot_name, json.dumps(summary))
 
 
 def training_curves(model_dirs: dict[str, str], arch: str, out_png) -> None:
-    from ftdag.plots import plot_training_curves
+    from ftdag.exp3.plots import plot_training_curves
 
     stats = {}
     for model, model_dir in model_dirs.items():

@@ -5,12 +5,15 @@ share of every global batch and DDP averages their gradients, so the run matches
 process with the same global batch. On a machine without GPUs the processes use the gloo
 backend on the CPU (that is how the tests run it).
 
-    launch("pretrain", {...}, processes=4, threads=8)   # from a rule's script
-    python -m ftdag.distributed SPEC.json               # what torchrun starts, once per rank
+    launch("ftdag.exp3.steps:pretrain", {...}, processes=4, threads=8)   # from a rule's script
+    python -m ftdag.core.distributed SPEC.json          # what torchrun starts, once per rank
+
+The function to run is named by module path, so this module imports no family.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import os
@@ -21,7 +24,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-log = logging.getLogger("ftdag.distributed")
+log = logging.getLogger("ftdag.core.distributed")
 
 
 def rank() -> int:
@@ -59,13 +62,20 @@ def processes_for(resources) -> int:
     return max(1, int(gpus))
 
 
-def launch(function: str, kwargs: dict, processes: int, threads: int) -> None:
-    """Run `ftdag.exp3.<function>(**kwargs)`: in this process, or in `processes` processes
-    under torchrun. `threads` is each process's share of the CPU."""
-    if processes <= 1:
-        from ftdag import exp3
+def resolve(target: str):
+    """The function named by `package.module:function`."""
+    module, _, name = target.partition(":")
+    if not name:
+        raise ValueError(f"launch target {target!r}: expected 'package.module:function'")
+    return getattr(importlib.import_module(module), name)
 
-        getattr(exp3, function)(**kwargs)
+
+def launch(target: str, kwargs: dict, processes: int, threads: int) -> None:
+    """Run the function `target` ('package.module:function') with `kwargs`: in this process,
+    or in `processes` processes under torchrun. `threads` is each process's share of the CPU."""
+    function = resolve(target)
+    if processes <= 1:
+        function(**kwargs)
         return
     if kwargs.get("device", "cpu").startswith("cuda"):
         import torch
@@ -77,7 +87,7 @@ def launch(function: str, kwargs: dict, processes: int, threads: int) -> None:
             )
     with tempfile.TemporaryDirectory(prefix="ftdag-launch-") as tmp:
         spec = Path(tmp) / "spec.json"
-        spec.write_text(json.dumps({"function": function, "kwargs": kwargs}))
+        spec.write_text(json.dumps({"target": target, "kwargs": kwargs}))
         package_root = str(Path(__file__).resolve().parent.parent)
         env = {
             **os.environ,
@@ -94,7 +104,7 @@ def launch(function: str, kwargs: dict, processes: int, threads: int) -> None:
             "--standalone",  # one node; a free rendezvous port, so jobs can share a node
             f"--nproc-per-node={processes}",
             "-m",
-            "ftdag.distributed",
+            "ftdag.core.distributed",
             str(spec),
         ]
         log.info("launching %d training processes: %s", processes, " ".join(command))
@@ -115,7 +125,7 @@ def launch(function: str, kwargs: dict, processes: int, threads: int) -> None:
         finally:
             signal.signal(signal.SIGTERM, previous)
     if stopped:
-        from ftdag.train import Preempted
+        from ftdag.core.checkpoint import Preempted
 
         raise Preempted()
     if code != 0:
@@ -126,8 +136,7 @@ def _worker(spec_path: str) -> None:
     import torch
     import torch.distributed as dist
 
-    from ftdag import exp3
-    from ftdag.jobs import use_threads
+    from ftdag.core.jobs import use_threads
 
     spec = json.loads(Path(spec_path).read_text())
     kwargs = spec["kwargs"]
@@ -146,7 +155,12 @@ def _worker(spec_path: str) -> None:
     )
     dist.init_process_group(backend)
     try:
-        getattr(exp3, spec["function"])(**kwargs)
+        resolve(spec["target"])(**kwargs)
+        # An orderly end: no process leaves while another still works. A process that
+        # returned early (only rank 0 saves the model) and closed its connections under a
+        # rank 0 still saving made rank 0 abort at exit ("terminate called without an active
+        # exception"), failing a finished training.
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 

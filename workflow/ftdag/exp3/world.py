@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ftdag.io import atomic_write_text
+from ftdag.core.io import atomic_write_text
 
 STANDARD = "standard"
 ATLANTIS = "atlantis"

@@ -1,21 +1,21 @@
 """Config validation: JSON schema with defaults, then checks the schema cannot express.
 
 Every problem is reported at once, each naming the key and what was expected, before any job
-starts.
+starts. The schema (one section per family) is the one place where defaults live. Checks
+across keys belong to each family (`ftdag.<family>.config_checks.problems`); the rules pass
+them in, so this module imports no family.
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import yaml
 from jsonschema import Draft202012Validator, validators
 
-from ftdag.tasks import PAIRS
-from ftdag.world import CITY_LETTERS
-
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "config.schema.yaml"
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
 
 
 class ConfigError(ValueError):
@@ -62,61 +62,34 @@ def load_schema(path=SCHEMA_PATH) -> dict:
         return yaml.safe_load(f)
 
 
-def validate_config(config: dict, schema_path=SCHEMA_PATH) -> dict:
+FamilyChecks = Mapping[str, Callable[[dict], list[str]]]
+
+
+def validate_config(config: dict, checks: FamilyChecks = {}, schema_path=SCHEMA_PATH) -> dict:  # noqa: B006 (read only)
     """Fill defaults into `config` in place and check it; raise ConfigError listing every
-    problem."""
+    problem. `checks` maps a family's config section to its cross-key checks, which get that
+    section (defaults filled) and return problems naming their keys."""
     schema = load_schema(schema_path)
     validator = _with_defaults(Draft202012Validator)(schema)
     problems = [_describe(e) for e in sorted(validator.iter_errors(config), key=lambda e: e.path)]
-    problems += _semantic_problems(config)
+    for section, check in checks.items():
+        problems += _semantic_problems(check, config.get(section))
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
     return config
 
 
-def _semantic_problems(config: dict) -> list[str]:
+def _semantic_problems(check, section) -> list[str]:
     """Checks across keys; best effort, since the schema may have found the structure broken
     (those problems are reported already)."""
     try:
-        return _cross_key_problems(config)
+        return check(section)
     except (KeyError, TypeError, AttributeError, ZeroDivisionError):
         return []
 
 
-def _cross_key_problems(config: dict) -> list[str]:
-    problems = []
-    exp3 = config["exp3"]
-    for arch in exp3["run_archs"]:
-        if arch not in exp3["archs"]:
-            problems.append(
-                f"config key 'exp3.run_archs': {arch!r} is not an arch of exp3.archs "
-                f"({', '.join(exp3['archs'])})"
-            )
-    for pair in exp3["ftwb2_pairs"]:
-        missing = [t for t in PAIRS[pair] if t not in exp3["ftwb1_tasks"]]
-        if missing:
-            problems.append(
-                f"config key 'exp3.ftwb2_pairs': pair {pair} ({'+'.join(PAIRS[pair])}) is "
-                f"compared with the FTWB1 specialists of its tasks, but exp3.ftwb1_tasks lacks "
-                f"{', '.join(missing)}"
-            )
-    for name, arch in exp3["archs"].items():
-        heads, hidden = arch["num_attention_heads"], arch["hidden_size"]
-        if hidden % heads or (hidden // heads) % 2:
-            problems.append(
-                f"config key 'exp3.archs.{name}': hidden_size {hidden} must be a multiple of "
-                f"num_attention_heads {heads} with an even head size (rotary embeddings)"
-            )
-    world = exp3["world"]
-    if world["n_cities"] < world["n_continents"]:
-        problems.append(
-            "config key 'exp3.world.n_cities': fewer cities than n_continents "
-            f"({world['n_cities']} < {world['n_continents']})"
-        )
-    total = world["n_cities"] + world["n_atlantis"]
-    if world["city_names"] == "letters" and total > len(CITY_LETTERS):
-        problems.append(
-            f"config key 'exp3.world.city_names': 'letters' names at most {len(CITY_LETTERS)} "
-            f"cities, and n_cities + n_atlantis is {total}: use 'ids' for a world this large"
-        )
-    return problems
+def schema_defaults(schema_path=SCHEMA_PATH) -> dict:
+    """The configuration that an empty config file means: every default of the schema."""
+    config: dict = {}
+    _with_defaults(Draft202012Validator)(load_schema(schema_path)).validate(config)
+    return config

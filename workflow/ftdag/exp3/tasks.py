@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ftdag.world import ATLANTIS, STANDARD, City, World
+from ftdag.exp3.world import ATLANTIS, STANDARD, City, World
 
 ABS_ERROR = "abs_error"  # lower is better
 ACCURACY = "accuracy"  # higher is better
@@ -118,14 +118,31 @@ class Example:
         return {"task": self.task, "cities": cities, "prompt": self.prompt, "answer": self.answer}
 
 
+YES_NO = {TRUE: True, FALSE: False}
+
+
 @dataclass(frozen=True)
 class Task:
+    """A task's facts: its text form, how to solve it, its metric, and for scoring a model
+    that knows nothing: its chance level (accuracy tasks) or its largest error (error tasks)."""
+
     name: str
     function: str  # the name in the text, e.g. "dist"
     arity: int
     metric: str
     solve: Callable[..., object]
     separator_after: int | None = None  # a ";" after this many arguments: inside(q;hull)
+    labels: tuple[str, ...] = ()  # accuracy tasks: every answer it can have
+    balanced: bool = False  # yes/no tasks: a coin decides the answer, then cities are drawn
+    max_error: Callable[[World], float] | None = None  # error tasks: the worst answer in range
+
+    @property
+    def chance(self) -> float:
+        """Accuracy of guessing (labels are equally likely: compass by geometry, yes/no by
+        `balanced` sampling)."""
+        if not self.labels:
+            raise ValueError(f"{self.name} is not an accuracy task")
+        return 1 / len(self.labels)
 
     def format_prompt(self, cities: Sequence[City]) -> str:
         names = [c.name for c in cities]
@@ -154,9 +171,9 @@ class Task:
         text = text.strip()
         if self.metric == ABS_ERROR:
             return int(text) if re.fullmatch(r"-?\d{1,9}", text) else None
-        if self.name == "compass":
-            return text if text in COMPASS_LABELS else None
-        return {TRUE: True, FALSE: False}.get(text)
+        if text not in self.labels:
+            return None
+        return YES_NO[text] if self.balanced else text
 
     def score(self, predicted, truth, world: World) -> float:
         """Absolute error or 0/1 correctness; an unparsed answer (None) is a failure: the
@@ -164,7 +181,7 @@ class Task:
         truth = self.parse(truth) if isinstance(truth, str) else truth
         if self.metric == ABS_ERROR:
             if predicted is None:
-                return max_error(self.name, world)
+                return self.max_error(world)
             return float(abs(predicted - truth))
         return float(predicted is not None and predicted == truth)
 
@@ -177,16 +194,52 @@ def _perimeter(*cities: City) -> int:
     return perimeter(cities)
 
 
+def _diagonal(world: World) -> float:
+    return world.diagonal
+
+
 TASKS: dict[str, Task] = {
     t.name: t
     for t in (
-        Task("distance", "dist", 2, ABS_ERROR, distance),
-        Task("trianglearea", "triarea", 3, ABS_ERROR, triangle_area),
-        Task("angle", "angle", 3, ABS_ERROR, angle),
-        Task("compass", "compass", 2, ACCURACY, compass),
-        Task("inside", "inside", 1 + HULL_SIZE, ACCURACY, _inside, separator_after=1),
-        Task("perimeter", "perim", POLYGON_SIZE, ABS_ERROR, _perimeter),
-        Task("crossing", "cross", 4, ACCURACY, segments_cross, separator_after=2),
+        Task("distance", "dist", 2, ABS_ERROR, distance, max_error=_diagonal),
+        Task(
+            "trianglearea",
+            "triarea",
+            3,
+            ABS_ERROR,
+            triangle_area,
+            max_error=lambda w: w.map_size**2 / 2.0,
+        ),
+        Task("angle", "angle", 3, ABS_ERROR, angle, max_error=lambda w: 180.0),
+        Task("compass", "compass", 2, ACCURACY, compass, labels=COMPASS_LABELS),
+        Task(
+            "inside",
+            "inside",
+            1 + HULL_SIZE,
+            ACCURACY,
+            _inside,
+            separator_after=1,
+            labels=tuple(YES_NO),
+            balanced=True,
+        ),
+        Task(
+            "perimeter",
+            "perim",
+            POLYGON_SIZE,
+            ABS_ERROR,
+            _perimeter,
+            max_error=lambda w: POLYGON_SIZE * w.diagonal,
+        ),
+        Task(
+            "crossing",
+            "cross",
+            4,
+            ACCURACY,
+            segments_cross,
+            separator_after=2,
+            labels=tuple(YES_NO),
+            balanced=True,
+        ),
     )
 }
 TASK_NAMES: tuple[str, ...] = tuple(TASKS)  # canonical order: FTWB1-k trains TASK_NAMES[k-1]
@@ -219,15 +272,9 @@ PAIRS: dict[int, tuple[str, str]] = {
 
 def max_error(task: str, world: World) -> float:
     """The largest absolute error an answer inside the task's range can have."""
-    if task == "distance":
-        return world.diagonal
-    if task == "trianglearea":
-        return world.map_size**2 / 2.0
-    if task == "angle":
-        return 180.0
-    if task == "perimeter":
-        return POLYGON_SIZE * world.diagonal
-    raise ValueError(f"{task} is not an error task")
+    if TASKS[task].max_error is None:
+        raise ValueError(f"{task} is not an error task")
+    return TASKS[task].max_error(world)
 
 
 def city_names_of_prompt(prompt: str) -> list[str]:
@@ -256,7 +303,7 @@ def sample_example(
     standard = world.group(STANDARD)
     pool = world.cities if require_atlantis else standard
     atlantis = world.group(ATLANTIS)
-    wanted = bool(rng.integers(2)) if task.name in ("inside", "crossing") else None
+    wanted = bool(rng.integers(2)) if task.balanced else None
     for _ in range(10_000):
         idx = rng.choice(len(pool), size=task.arity, replace=False)
         cities = [pool[i] for i in idx]

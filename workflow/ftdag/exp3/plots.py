@@ -1,7 +1,7 @@
 """exp3 heatmaps of normalized Atlantis scores, each with a trained-vs-transfer summary table.
 
-Every function takes the table of `ftdag.metrics.normalize`, writes one PNG atomically, and
-returns the summary dict of `ftdag.metrics.summarize`. Tasks pt1 did not clearly learn
+Every function takes the table of `ftdag.exp3.metrics.normalize`, writes one PNG atomically, and
+returns the summary dict of `ftdag.exp3.metrics.summarize`. Tasks pt1 did not clearly learn
 (`unlearned`, from pt1_learning.csv) get a hatched column and a starred name: normalized against
 a pt1 that knows little, their cells are mostly noise.
 """
@@ -19,10 +19,19 @@ from matplotlib.colors import Normalize, TwoSlopeNorm
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from ftdag.datasets import trained_tasks
-from ftdag.io import atomic_path
-from ftdag.metrics import CLIP_HIGH, CLIP_LOW, model_order, summarize
-from ftdag.tasks import TASK_NAMES
+from ftdag.core.io import atomic_path
+from ftdag.exp3.metrics import CLIP_HIGH, CLIP_LOW, summarize
+from ftdag.exp3.names import (
+    FTWB1,
+    FTWB2,
+    PRETRAINED,
+    ftwb1_name,
+    model_kind,
+    model_label,
+    model_order,
+    trained_tasks,
+)
+from ftdag.exp3.tasks import TASK_NAMES
 
 NAN_COLOR = "lightgrey"
 SCALE_NOTE = "0 = pt1 level, 1 = standard-city level, grey = n/a"
@@ -56,11 +65,11 @@ def ftwb2_vs_ftwb1_matrix(normalized: pd.DataFrame) -> pd.DataFrame:
     on the evaluated task. It is NaN when either specialist is NaN: an unknown specialist might
     have been the better one.
     """
-    ftwb2 = _matrix(normalized, "ftwb2")
-    ftwb1 = normalized[normalized["kind"] == "ftwb1"].pivot(
+    ftwb2 = _matrix(normalized, FTWB2)
+    ftwb1 = normalized[normalized["kind"] == FTWB1].pivot(
         index="model", columns="task", values="normalized"
     )
-    specialist = {task: f"ftwb1-{k}" for k, task in enumerate(TASK_NAMES, start=1)}
+    specialist = {task: ftwb1_name(task) for task in TASK_NAMES}
     missing = sorted(
         {specialist[t] for m in ftwb2.index for t in trained_tasks(m)} - set(ftwb1.index),
         key=model_order,
@@ -77,14 +86,6 @@ def ftwb2_vs_ftwb1_matrix(normalized: pd.DataFrame) -> pd.DataFrame:
 
 
 # --- drawing --------------------------------------------------------------------------------
-
-
-def _row_label_ftwb1(model: str) -> str:
-    return f"{model.split('-')[1]} {trained_tasks(model)[0]}"
-
-
-def _row_label_ftwb2(model: str) -> str:
-    return f"{model.split('-')[1]}: {'+'.join(trained_tasks(model))}"
 
 
 def _draw_heatmap(
@@ -142,14 +143,21 @@ def _draw_summary(ax, summary: dict) -> None:
     ax.set_title("summary (n/a cells excluded)", fontsize=10)
 
 
-def _plot(
-    path, matrix, trained, row_labels, title, cmap, norm, colorbar_label, mark_t, unlearned
-) -> dict:
+def plot_summary(matrix: pd.DataFrame, trained, unlearned: Collection[str]) -> dict:
+    """The table beside a heatmap: trained vs transfer cells, and the columns pt1 did not
+    clearly learn."""
     unknown = sorted(set(unlearned) - set(TASK_NAMES))
     if unknown:
         raise ValueError(f"unlearned tasks {unknown} are not tasks; expected some of {TASK_NAMES}")
     summary = summarize(matrix, trained)
     summary["pt1_did_not_learn"] = [t for t in matrix.columns if t in unlearned]
+    return summary
+
+
+def _plot(
+    path, matrix, trained, row_labels, title, cmap, norm, colorbar_label, mark_t, unlearned
+) -> dict:
+    summary = plot_summary(matrix, trained, unlearned)
     height = max(4.0, 1.8 + 0.55 * len(matrix))
     fig = Figure(figsize=(13, height), layout="constrained")
     FigureCanvasAgg(fig)
@@ -173,12 +181,12 @@ def plot_ftwb1_heatmap(
     normalized: pd.DataFrame, arch: str, path, unlearned: Collection[str] = ()
 ) -> dict:
     """7x7: rows = the task FTWB1-k trained, columns = evaluated task; trained = diagonal."""
-    matrix = _matrix(normalized, "ftwb1")
+    matrix = _matrix(normalized, FTWB1)
     return _plot(
         path,
         matrix,
         _trained_mask(matrix),
-        row_labels=[_row_label_ftwb1(m) for m in matrix.index],
+        row_labels=[model_label(m) for m in matrix.index],
         title=f"{arch}: FTWB1 (one task) normalized Atlantis score\n{SCALE_NOTE}",
         cmap="viridis",
         norm=Normalize(CLIP_LOW, CLIP_HIGH),
@@ -192,12 +200,12 @@ def plot_ftwb2_heatmap(
     normalized: pd.DataFrame, arch: str, path, unlearned: Collection[str] = ()
 ) -> dict:
     """Rows = FTWB2 experiments present, columns = evaluated task; trained cells marked T."""
-    matrix = _matrix(normalized, "ftwb2")
+    matrix = _matrix(normalized, FTWB2)
     return _plot(
         path,
         matrix,
         _trained_mask(matrix),
-        row_labels=[_row_label_ftwb2(m) for m in matrix.index],
+        row_labels=[model_label(m) for m in matrix.index],
         title=f"{arch}: FTWB2 (two tasks) normalized Atlantis score\n{SCALE_NOTE}, T = trained",
         cmap="viridis",
         norm=Normalize(CLIP_LOW, CLIP_HIGH),
@@ -220,7 +228,7 @@ def plot_ftwb2_vs_ftwb1(
         path,
         matrix,
         _trained_mask(matrix),
-        row_labels=[_row_label_ftwb2(m) for m in matrix.index],
+        row_labels=[model_label(m) for m in matrix.index],
         title=f"{arch}: FTWB2 minus the best FTWB1 specialist of its two tasks\n"
         "> 0 (blue) = better than expected, T = trained",
         cmap="RdBu",
@@ -254,7 +262,7 @@ def plot_training_curves(stats: dict[str, dict], arch: str, path) -> None:
         if not losses:
             continue
         steps = np.arange(1, len(losses) + 1)
-        if model == "pt1":
+        if model == PRETRAINED:
             curve = smooth(losses, max(1, len(losses) // 50))
             pt1_ax.plot(steps, losses, color="lightgrey", lw=0.6, label="per step")
             pt1_ax.plot(steps, curve, color="black", lw=1.5, label="moving average")
@@ -263,12 +271,10 @@ def plot_training_curves(stats: dict[str, dict], arch: str, path) -> None:
                 pt1_ax.axvline(lead_in_steps, color="tab:blue", ls=":", label="end of lead-in")
         else:
             curve = smooth(losses, max(1, len(losses) // 8))  # short runs: a coarser average
-            style = "--" if model.startswith("ftwb2") else "-"
-            label = (
-                _row_label_ftwb1(model) if model.startswith("ftwb1") else _row_label_ftwb2(model)
-            )
+            style = "--" if model_kind(model) == FTWB2 else "-"
+            label = model_label(model)
             ft_ax.plot(steps, curve, style, lw=1.2, label=label)
-    pt1_stats = stats.get("pt1", {})
+    pt1_stats = stats.get(PRETRAINED, {})
     lead_in = "a lead-in, then " if pt1_stats.get("lead_in_steps") else ""
     pt1_ax.set_title(f"pt1 ({lead_in}{pt1_stats.get('epochs', '?')} epochs)")
     ft_ax.set_title("fine-tunes from pt1 (moving average)")

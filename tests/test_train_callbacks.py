@@ -1,0 +1,173 @@
+"""What the shared loop gained for every family, tested on exp3-shaped data: validation every
+k epochs (which must not change the training), early stopping, kept snapshots (the last M and
+the best), and TensorBoard tracking read back from its event files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ftdag.core.batches import PromptAnswerData
+from ftdag.core.checkpoint import Retention
+from ftdag.core.generate import generate_answers
+from ftdag.core.model import build_model, load_model, save_model
+from ftdag.core.stopping import EarlyStopping, Validation
+from ftdag.core.tokenizer import build_tokenizer
+from ftdag.core.tracking import open_tracker
+from ftdag.core.train import TrainConfig, train
+from ftdag.exp3.tasks import sample_examples
+from ftdag.exp3.world import generate_world
+
+TINY = {
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "num_attention_heads": 2,
+    "num_hidden_layers": 1,
+}
+CONFIG = TrainConfig(epochs=6, batch_size=8, lr=3e-3, checkpoint_every=1000, seed=0)
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    torch.set_num_threads(1)
+    return build_tokenizer()
+
+
+@pytest.fixture(scope="module")
+def records():
+    world = generate_world(seed=0, n_cities=16, n_continents=2, n_atlantis=4, map_size=100)
+    examples = sample_examples(["distance", "compass"], 64, world, np.random.default_rng(0), False)
+    return [e.to_record("standard") for e in examples]
+
+
+def exact_match(tokenizer, held_out):
+    def evaluate(model):
+        answers = generate_answers(
+            model, tokenizer, [r["prompt"] for r in held_out], 64, 6, progress=False
+        )
+        right = [a.strip() == r["answer"] for a, r in zip(answers, held_out, strict=True)]
+        return {"exact_match": float(np.mean(right)), "n": len(right)}
+
+    return evaluate
+
+
+def scripted(values):
+    """A validation that reports the given values in turn."""
+    calls = iter(values)
+    return lambda model: {"reward": next(calls)}
+
+
+def test_validation_every_k_epochs_leaves_the_training_unchanged(tokenizer, records, tmp_path):
+    data = PromptAnswerData(tokenizer, records[:48])
+    validation = Validation(
+        exact_match(tokenizer, records[48:]), every_epochs=2, before_training=True
+    )
+    validated = build_model(tokenizer, seed=0, **TINY)
+    stats = train(validated, data, CONFIG, tmp_path / "a.pt", progress=False, validation=validation)
+    assert [v["epoch"] for v in stats["validations"]] == [0, 2, 4, 6]
+    assert all(0 <= v["exact_match"] <= 1 and v["n"] == 16 for v in stats["validations"])
+    assert stats["stopped_early"] is None and stats["steps"] == 6 * 6
+
+    plain = build_model(tokenizer, seed=0, **TINY)
+    plain_stats = train(plain, data, CONFIG, tmp_path / "b.pt", progress=False)
+    assert plain_stats["loss_curve"] == stats["loss_curve"]
+    for name, value in plain.state_dict().items():
+        assert torch.equal(value, validated.state_dict()[name]), name
+
+
+def test_early_stopping_ends_training_and_retention_keeps_the_last_and_the_best(
+    tokenizer, records, tmp_path
+):
+    data = PromptAnswerData(tokenizer, records)
+    retention = Retention(
+        tmp_path / "kept",
+        every_epochs=1,
+        keep_last=2,
+        save=lambda m, d: save_model(m, tokenizer, d),
+    )
+    model = build_model(tokenizer, seed=0, **TINY)
+    stats = train(
+        model,
+        data,
+        CONFIG,
+        tmp_path / "c.pt",
+        progress=False,
+        # best after epoch 2, then two validations without improvement by more than 0.01
+        validation=Validation(scripted([0.1, 0.3, 0.305, 0.2, 0.9, 0.9])),
+        early_stopping=EarlyStopping("reward", mode="max", patience=2, min_delta=0.01),
+        retention=retention,
+    )
+    assert [v["epoch"] for v in stats["validations"]] == [1, 2, 3, 4]
+    assert stats["steps"] == 4 * 8  # 64 samples in batches of 8, four epochs of six
+    assert "stopped after epoch 4" in stats["stopped_early"]
+    assert retention.kept() == [3, 4]
+    assert (tmp_path / "kept/best/EPOCH").read_text().strip() == "2"
+    last = load_model(tmp_path / "kept/epoch_4")
+    for name, value in last.state_dict().items():  # the snapshot is the model as trained
+        torch.testing.assert_close(value, model.state_dict()[name])
+
+
+def test_min_epochs_holds_off_early_stopping(tokenizer, records, tmp_path):
+    data = PromptAnswerData(tokenizer, records)
+    stats = train(
+        build_model(tokenizer, seed=0, **TINY),
+        data,
+        CONFIG,
+        tmp_path / "d.pt",
+        progress=False,
+        validation=Validation(scripted([0.5] * 6)),
+        early_stopping=EarlyStopping("reward", patience=1, min_epochs=5),
+    )
+    assert [v["epoch"] for v in stats["validations"]] == [1, 2, 3, 4, 5]
+    assert "stopped after epoch 5" in stats["stopped_early"]
+
+
+def test_early_stopping_needs_a_validation(tokenizer, records, tmp_path):
+    with pytest.raises(ValueError, match="needs a validation"):
+        train(
+            build_model(tokenizer, seed=0, **TINY),
+            PromptAnswerData(tokenizer, records),
+            CONFIG,
+            tmp_path / "e.pt",
+            early_stopping=EarlyStopping("reward"),
+        )
+
+
+def test_tensorboard_events_hold_the_losses_lr_and_validations(tokenizer, records, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    tracker = open_tracker(
+        {"backends": ["tensorboard"], "dir": str(tmp_path / "tracking")}, "exp3-tiny-pt1"
+    )
+    config = TrainConfig(epochs=2, batch_size=8, lr=3e-3, warmup_fraction=0.25, seed=0)
+    stats = train(
+        build_model(tokenizer, seed=0, **TINY),
+        PromptAnswerData(tokenizer, records),
+        config,
+        tmp_path / "f.pt",
+        progress=False,
+        validation=Validation(exact_match(tokenizer, records[:16])),
+        tracker=tracker,
+    )
+    events = EventAccumulator(str(tmp_path / "tracking/tensorboard/exp3-tiny-pt1"))
+    events.Reload()
+    losses = events.Scalars("train/loss")
+    assert [e.step for e in losses] == list(range(1, 17))
+    np.testing.assert_allclose([e.value for e in losses], stats["loss_curve"], atol=1e-4)
+    lr = [e.value for e in events.Scalars("train/lr")]
+    assert lr[0] < max(lr) and lr[-1] < max(lr)  # warm-up, then decay
+    assert all(e.value > 0 for e in events.Scalars("train/tokens_per_second"))
+    validations = events.Scalars("validation/exact_match")
+    assert [e.step for e in validations] == [8, 16]
+    assert [e.value for e in validations] == [v["exact_match"] for v in stats["validations"]]
+
+
+def test_an_uninstalled_backend_is_a_clear_error(tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "wandb", None)  # as if not installed
+    with pytest.raises(RuntimeError, match="pip install wandb"):
+        open_tracker({"backends": ["wandb"], "dir": str(tmp_path)}, "run")
+    with pytest.raises(ValueError, match="tracking.backends"):
+        open_tracker({"backends": ["comet"]}, "run")

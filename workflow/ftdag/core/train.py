@@ -1,0 +1,415 @@
+"""The training loop every family shares: AdamW, warm-up then linear decay, gradient clipping.
+
+What a batch is and what its losses are come from the `data` object (`ftdag.core.batches`:
+prompt/answer records; a family brings images and questions, or one batch per task); how
+losses become a gradient comes from the `gradient` rule (the sum of the losses by default;
+gradient surgery for multi-task learning). The loop itself never changes for a family.
+
+An optional lead-in (the first `data.lead_in` samples) is seen once, before the epochs over the
+rest: a curriculum, e.g. pt1 learning where cities are from distance and compass first.
+
+Resumable inside the job: every `checkpoint_every` steps the model, optimizer, scheduler, RNG
+states and data position are saved; a job that is killed and started again continues from
+there and ends with the same weights as an uninterrupted run (on CPU). On SIGTERM (preemption,
+SLURM's warning before a time limit) it saves a checkpoint at the end of the current step and
+exits, so the requeued job loses no work. Optionally: validation every k epochs, early
+stopping on it, model snapshots every k epochs (the last M kept, and the best), tracking.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import random
+import signal
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ftdag.core import distributed
+from ftdag.core.checkpoint import Preempted, Retention, load_checkpoint, save_checkpoint
+from ftdag.core.model import count_parameters
+from ftdag.core.stopping import EarlyStopping, Validation
+from ftdag.core.tracking import Tracker
+
+log = logging.getLogger("ftdag.core.train")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int
+    batch_size: int
+    lr: float
+    weight_decay: float = 0.01
+    warmup_fraction: float = 0.05
+    grad_clip: float = 1.0
+    seed: int = 0
+    checkpoint_every: int = 50  # steps; the schema's default
+
+    @classmethod
+    def from_config(cls, training: dict) -> TrainConfig:
+        """From a config section that may hold other keys too (lora, ...)."""
+        return cls(**{k: training[k] for k in cls.__dataclass_fields__ if k in training})
+
+    def fingerprint(self, *extra: str) -> str:
+        """Identifies a run: a checkpoint is resumed only by the run that wrote it."""
+        # How often checkpoints are written does not change the run.
+        settings = {k: v for k, v in asdict(self).items() if k != "checkpoint_every"}
+        text = json.dumps(settings, sort_keys=True) + "|".join(extra)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def lr_factor(step: int, total_steps: int, warmup_steps: int) -> float:
+    """Linear warm-up to the peak, then linear decay to zero."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
+
+
+def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
+    """The sample order of an epoch depends only on (seed, epoch): a resumed run sees the same
+    batches as an uninterrupted one."""
+    return np.random.default_rng([seed, epoch]).permutation(n)
+
+
+LEAD_IN_EPOCH = -1  # the lead-in's pass in the schedule below
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Which samples each step trains on: a lead-in of the first `lead_in` samples, once, then
+    `epochs` passes over the rest; each pass shuffled, each a function of the step alone."""
+
+    n_samples: int
+    lead_in: int
+    epochs: int
+    batch_size: int
+    seed: int
+
+    @property
+    def lead_in_steps(self) -> int:
+        return math.ceil(self.lead_in / self.batch_size)
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return math.ceil((self.n_samples - self.lead_in) / self.batch_size)
+
+    @property
+    def total_steps(self) -> int:
+        return self.lead_in_steps + self.epochs * self.steps_per_epoch
+
+    def position(self, step: int) -> tuple[int, int]:
+        """(epoch, batch within it) of a step; the lead-in is epoch LEAD_IN_EPOCH."""
+        if step < self.lead_in_steps:
+            return LEAD_IN_EPOCH, step
+        return divmod(step - self.lead_in_steps, self.steps_per_epoch)
+
+    def order(self, epoch: int) -> np.ndarray:
+        """Sample indices of a pass, in training order."""
+        if epoch == LEAD_IN_EPOCH:
+            # a stream apart from the epochs' (seeds are non-negative)
+            return np.random.default_rng([self.seed, 2**31]).permutation(self.lead_in)
+        return self.lead_in + epoch_order(self.seed, epoch, self.n_samples - self.lead_in)
+
+    def batch(self, step: int) -> tuple[int, np.ndarray]:
+        """(epoch, sample indices) of a step."""
+        epoch, position = self.position(step)
+        order = self._order_cache(epoch)
+        return epoch, order[position * self.batch_size : (position + 1) * self.batch_size]
+
+    def _order_cache(self, epoch: int) -> np.ndarray:
+        # once per pass, not per step: a permutation of up to 10^5 samples costs milliseconds
+        cached = self.__dict__.get("_cached")
+        if cached is None or cached[0] != epoch:
+            cached = (epoch, self.order(epoch))
+            object.__setattr__(self, "_cached", cached)
+        return cached[1]
+
+
+class SumOfLosses:
+    """The plain gradient rule: backward through the sum of the batch's losses. Under DDP the
+    wrapper averages the gradients over processes during this backward pass."""
+
+    wraps_ddp = True
+
+    def backward(self, losses: dict[str, torch.Tensor], parameters) -> None:
+        total = None
+        for loss in losses.values():
+            total = loss if total is None else total + loss
+        total.backward()
+
+
+def make_optimizer(model, config: TrainConfig) -> torch.optim.AdamW:
+    """AdamW with weight decay on matrices only; frozen parameters (LoRA's base) left out."""
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    return torch.optim.AdamW(
+        [
+            {"params": [p for p in trainable if p.ndim >= 2], "weight_decay": config.weight_decay},
+            {"params": [p for p in trainable if p.ndim < 2], "weight_decay": 0.0},
+        ],
+        lr=config.lr,
+    )
+
+
+def train(
+    model,
+    data,
+    config: TrainConfig,
+    checkpoint_path,
+    run_id: str = "",
+    device: str = "cpu",
+    progress: bool = True,
+    gradient=None,
+    validation: Validation | None = None,
+    early_stopping: EarlyStopping | None = None,
+    retention: Retention | None = None,
+    tracker: Tracker | None = None,
+) -> dict:
+    """Train `model` in place on `data` (see `ftdag.core.batches`); return run statistics.
+
+    Under torchrun (see ftdag.core.distributed) every process calls this with the same
+    arguments; each computes its share of every global batch of `config.batch_size` samples."""
+    if early_stopping and not validation:
+        raise ValueError("early stopping needs a validation to watch")
+    loop = _Loop(model, data, config, Path(checkpoint_path), device, gradient or SumOfLosses())
+    loop.validation, loop.early_stopping, loop.retention = validation, early_stopping, retention
+    loop.tracker = tracker or Tracker()
+    loop.resume(config.fingerprint(run_id, data.fingerprint))
+    return loop.run(progress)
+
+
+class _Loop:
+    """One training run's state and its steps; `train` above is the way in."""
+
+    def __init__(self, model, data, config: TrainConfig, checkpoint_path: Path, device, gradient):
+        self.model, self.data, self.config, self.device = model, data, config, device
+        self.checkpoint_path, self.gradient = checkpoint_path, gradient
+        self.rank, self.world = distributed.rank(), distributed.world_size()
+        self.schedule = Schedule(
+            data.n_samples, data.lead_in, config.epochs, config.batch_size, config.seed
+        )
+        total = self.schedule.total_steps
+        warmup = max(1, int(config.warmup_fraction * total))
+        model.to(device).train()
+        self.optimizer = make_optimizer(model, config)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda s: lr_factor(s, total, warmup)
+        )
+        torch.manual_seed(config.seed)
+        random.seed(config.seed)
+        # Subnormal floats (from ever sharper attention) are slow on x86 CPUs: without this,
+        # the wide pt1 fell from 1.9 to 1.4 steps/s by step 1,000 (benchmarks/flush_denormal.py).
+        torch.set_flush_denormal(True)
+        self.state = {"step": 0, "tokens": 0, "train_seconds": 0.0, "losses": []}
+        self.state.update(validations=[], stopped_early=None)
+
+    def resume(self, fingerprint: str) -> None:
+        self.fingerprint = fingerprint
+        state = load_checkpoint(
+            self.checkpoint_path,
+            fingerprint,
+            self.model,
+            self.optimizer,
+            self.scheduler,
+            self.device,
+        )
+        if state is not None:
+            self.state.update(state)
+            log.info(
+                "resuming from %s at step %d/%d",
+                self.checkpoint_path,
+                state["step"],
+                self.schedule.total_steps,
+            )
+        self.forward_model = self.model
+        if self.world > 1 and self.gradient.wraps_ddp:
+            # Averages gradients over the processes, overlapped with the backward pass.
+            index = torch.device(self.device).index
+            ids = [index] if torch.device(self.device).type == "cuda" else None
+            self.forward_model = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=ids
+            )
+
+    def save(self) -> None:
+        if self.rank == 0:
+            save_checkpoint(
+                self.checkpoint_path,
+                self.fingerprint,
+                self.model,
+                self.optimizer,
+                self.scheduler,
+                self.state,
+            )
+
+    def run(self, progress: bool) -> dict:
+        stop_requested: list[bool] = []
+        previous_handler = signal.signal(signal.SIGTERM, lambda *_: stop_requested.append(True))
+        total = self.schedule.total_steps
+        bar = tqdm(
+            total=total,
+            initial=self.state["step"],
+            desc="train",
+            disable=not progress or self.rank != 0,
+            mininterval=0.5 if sys.stderr.isatty() else 10.0,
+            file=sys.stderr,
+        )
+        log.info(
+            "%d samples (%d of them a lead-in, seen once first), %d epochs, %d steps of %d, "
+            "%d parameters",
+            self.data.n_samples,
+            self.data.lead_in,
+            self.config.epochs,
+            total,
+            self.config.batch_size,
+            count_parameters(self.model),
+        )
+        try:
+            if self.state["step"] == 0 and self.validation and self.validation.due(0):
+                self.validate(0)
+            while self.state["step"] < total and not self.state["stopped_early"]:
+                epoch, position = self.step(stop_requested, bar)
+                if self.schedule.position(self.state["step"])[0] != epoch:  # the pass is over
+                    self.end_of_pass(epoch, position)
+                done = self.state["step"] == total or bool(self.state["stopped_early"])
+                every = self.state["step"] % self.config.checkpoint_every == 0
+                if not done and (every or stop_requested):
+                    self.save()
+                if stop_requested and not done:
+                    distributed.barrier()  # the checkpoint is complete before any process exits
+                    log.warning(
+                        "stopped by signal at step %d; checkpoint saved", self.state["step"]
+                    )
+                    raise Preempted(self.state["step"])
+        finally:
+            bar.close()
+            signal.signal(signal.SIGTERM, previous_handler)
+            self.tracker.close()
+        self.model.eval()
+        return self.statistics()
+
+    def step(self, stop_requested: list, bar) -> tuple[int, int]:
+        """One optimizer step on the global batch of the current step; returns its (epoch,
+        position)."""
+        state, world = self.state, self.world
+        epoch, position = self.schedule.position(state["step"])
+        _, batch = self.schedule.batch(state["step"])
+        # This process's share of the global batch, and its weight in the batch mean.
+        local = batch[self.rank :: world]
+        weight = len(local) / len(batch)
+        if len(local) == 0:  # a last batch smaller than the process count
+            local, weight = batch[:1], 0.0
+        inputs = self.data.batch(local.tolist())
+        started = time.perf_counter()
+        losses = self.data.losses(self.forward_model, inputs, self.device)
+        losses = {name: loss * weight for name, loss in losses.items()}
+        self.optimizer.zero_grad(set_to_none=True)
+        # DDP averages gradients over processes; scaled by `world`, they sum to the gradient
+        # of the global batch's mean loss (with one process: unchanged).
+        self.gradient.backward(
+            {name: loss * world for name, loss in losses.items()},
+            [p for p in self.model.parameters() if p.requires_grad],
+        )
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        lr = self.scheduler.get_last_lr()[0]
+        self.optimizer.step()
+        self.scheduler.step()
+        tokens = self.data.tokens(inputs) if weight else 0
+        loss = sum(v.item() for v in losses.values())
+        if world > 1:
+            # One exchange per step: the batch loss, its tokens, and whether any process was
+            # asked to stop (all of them must checkpoint at the same step).
+            shared = torch.tensor([loss, tokens, float(bool(stop_requested))], device=self.device)
+            torch.distributed.all_reduce(shared)
+            loss, tokens, stops = shared.tolist()  # one device sync
+            tokens = int(tokens)
+            if stops and not stop_requested:
+                stop_requested.append(True)
+        seconds = time.perf_counter() - started
+
+        state["step"] += 1
+        state["tokens"] += tokens
+        state["train_seconds"] += seconds
+        state["losses"].append(round(loss, 5))
+        throughput = state["tokens"] / max(state["train_seconds"], 1e-9)
+        bar.update(1)
+        bar.set_postfix(
+            refresh=False,  # the bar redraws at its own pace, not every step
+            epoch="lead-in" if epoch == LEAD_IN_EPOCH else epoch + 1,
+            loss=f"{loss:.3f}",
+            tok_s=f"{throughput:.0f}",
+        )
+        if self.tracker.writers and self.rank == 0:
+            metrics = {"train/loss": loss, "train/lr": lr, "train/tokens_per_second": throughput}
+            if len(losses) > 1:
+                metrics.update({f"train/loss_{k}": v.item() for k, v in losses.items()})
+            self.tracker.log(metrics, state["step"])
+        return epoch, position
+
+    def end_of_pass(self, epoch: int, position: int) -> None:
+        recent = self.state["losses"][-(position + 1) :]
+        log.info(
+            "%s done: mean loss %.4f, %.0f tokens/s",
+            "lead-in" if epoch == LEAD_IN_EPOCH else f"epoch {epoch + 1}/{self.config.epochs}",
+            sum(recent) / len(recent),
+            self.state["tokens"] / self.state["train_seconds"],
+        )
+        if epoch == LEAD_IN_EPOCH:
+            return
+        finished = epoch + 1
+        best = False
+        if self.validation and self.validation.due(finished):
+            best = self.validate(finished)
+        if self.retention and self.rank == 0:
+            if self.retention.due(finished):
+                self.retention.snapshot(self.model, finished)
+            if best:
+                self.retention.keep_as_best(self.model, finished)
+
+    def validate(self, epoch: int) -> bool:
+        """Run the validation after `epoch`; record it, decide on early stopping. Returns
+        whether this is the best validation so far."""
+        rng = torch.get_rng_state()  # validation must not change the training's random stream
+        self.model.eval()
+        with torch.no_grad():
+            metrics = {k: float(v) for k, v in self.validation.evaluate(self.model).items()}
+        self.model.train()
+        torch.set_rng_state(rng)
+        self.state["validations"].append({"epoch": epoch, "step": self.state["step"], **metrics})
+        log.info("validation after epoch %d: %s", epoch, json.dumps(metrics))
+        if self.rank == 0:
+            self.tracker.log({f"validation/{k}": v for k, v in metrics.items()}, self.state["step"])
+        if not self.early_stopping:
+            return False
+        decision = self.early_stopping.decide(self.state["validations"])
+        log.info("early stopping: %s", decision.reason)
+        if decision.stop:
+            self.state["stopped_early"] = decision.reason
+        return decision.best_epoch == epoch
+
+    def statistics(self) -> dict:
+        state, schedule = self.state, self.schedule
+        tail = max(1, schedule.steps_per_epoch // 4)
+        stats = {
+            "steps": state["step"],
+            "epochs": self.config.epochs,
+            "samples": self.data.n_samples,
+            "tokens": state["tokens"],
+            "train_seconds": round(state["train_seconds"], 3),
+            "tokens_per_second": round(state["tokens"] / max(state["train_seconds"], 1e-9), 1),
+            "lead_in_samples": self.data.lead_in,
+            "lead_in_steps": schedule.lead_in_steps,
+            "final_loss": float(np.mean(state["losses"][-tail:])),
+            "loss_curve": state["losses"],
+            "config": asdict(self.config),
+        }
+        if self.validation:
+            stats["validations"] = state["validations"]
+            stats["stopped_early"] = state["stopped_early"]
+        return stats
