@@ -4,8 +4,9 @@ Runs `snakemake --cores N` on the default target with `exp3.run_archs: [ARCH]` (
 embedded default: the plots, the pt1 check, the cost tables) in a scratch working directory and
 writes JSON: wall time, number of jobs, the sum of the jobs' run times (from results/cost.csv,
 which reads Snakemake's `benchmark:` files), the compute share = core-seconds of jobs /
-(wall x cores), the dry-run time of the default DAG, and how much better than chance / the training mean pt1 is (with a 95% interval
-over prompts, and whether all of it beats knowing nothing: `clear`).
+(wall x cores), the dry-run time of the default DAG, and how much better than chance / the
+training mean pt1 is (with a 95% interval over prompts, and whether all of it beats knowing
+nothing: `clear`).
 
     python benchmarks/exp3_campaign.py [--arch wide] [--cores 2] [--out FILE] [--keep DIR]
 """
