@@ -29,6 +29,7 @@ lint: install
 	$(BIN)/snakemake --lint
 	$(BIN)/snakefmt --check .
 	$(BIN)/ruff check
+	$(BIN)/ruff format --check
 
 dag: install
 	$(BIN)/snakemake --rulegraph | dot -Tpng > docs/rulegraph.png

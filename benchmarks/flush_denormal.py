@@ -28,8 +28,8 @@ def train_steps(flush: bool, steps: int, threads: int) -> dict:
 
     from ftdag.core.batches import answer_loss, collate, encode
     from ftdag.core.model import build_model
+    from ftdag.core.schedule import epoch_order
     from ftdag.core.tokenizer import build_tokenizer
-    from ftdag.core.train import epoch_order
     from ftdag.exp3.datasets import TrainingSizes, build_training_set
     from ftdag.exp3.world import generate_world
 

@@ -5,8 +5,8 @@ from collections import Counter
 
 import pytest
 
-from ftdag.core.batches import LEAD_IN, count_lead_in
 from ftdag.core.config import schema_defaults
+from ftdag.core.records import LEAD_IN, count_lead_in
 from ftdag.exp3 import datasets
 from ftdag.exp3.datasets import TrainingSizes, build_eval_sets
 from ftdag.exp3.names import (

@@ -16,8 +16,9 @@ from ftdag.core import train as core_train
 from ftdag.core.batches import IGNORE, PromptAnswerData, answer_loss, collate, encode
 from ftdag.core.checkpoint import Preempted
 from ftdag.core.model import build_model
+from ftdag.core.schedule import LEAD_IN_EPOCH, Schedule, epoch_order, lr_factor
 from ftdag.core.tokenizer import build_tokenizer
-from ftdag.core.train import LEAD_IN_EPOCH, Schedule, TrainConfig, epoch_order, lr_factor
+from ftdag.core.train import TrainConfig
 
 
 def train(model, tokenizer, records, config, checkpoint, run_id="", progress=True, lead_in=0):

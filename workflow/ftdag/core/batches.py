@@ -16,8 +16,9 @@ from collections.abc import Sequence
 
 import torch
 
+from ftdag.core.records import count_lead_in  # noqa: F401 (the loop's data and its lead-in)
+
 IGNORE = -100  # label of tokens the loss does not count (prompt and padding)
-LEAD_IN = "lead_in"  # a record field: true on lead-in samples, which come first
 
 
 def encode(tokenizer, records: list[dict]) -> tuple[list[list[int]], list[int]]:
@@ -55,16 +56,6 @@ def answer_loss(logits, labels):
     ).view(labels.shape)
     counted = (labels != IGNORE).sum(dim=1).clamp(min=1)
     return (per_token.sum(dim=1) / counted).mean()
-
-
-def count_lead_in(records: list[dict]) -> int:
-    """How many records at the start are lead-in samples; there are none after them."""
-    n = 0
-    while n < len(records) and records[n].get(LEAD_IN):
-        n += 1
-    if any(r.get(LEAD_IN) for r in records[n:]):
-        raise ValueError("lead-in samples must all come before the other training samples")
-    return n
 
 
 class PromptAnswerData:

@@ -1,7 +1,9 @@
 """Batched greedy generation: the evaluation engine every family shares.
 
 Loading a model and importing torch cost seconds, so a job evaluates all of a model's prompts
-with the model loaded once, many prompts per forward pass.
+with the model loaded once, many prompts per forward pass. Decoding is a plain greedy loop over
+the model's key/value cache: the answers are those of `model.generate(do_sample=False)` (a test
+checks it), without its per-step machinery, which dominates for short answers of small models.
 """
 
 from __future__ import annotations
@@ -10,6 +12,42 @@ import sys
 
 import torch
 from tqdm import tqdm
+
+
+@torch.inference_mode()
+def greedy_decode(model, input_ids, attention_mask, max_new_tokens: int, eos_id: int, pad_id: int):
+    """New token ids [batch, <= max_new_tokens] of left-padded prompts, greedily; a sequence
+    that produced <eos> is padded after it, and decoding stops when every one has."""
+    # Positions count real tokens only, as `generate` numbers left-padded prompts.
+    positions = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+    output = model(
+        input_ids=input_ids,
+        attention_mask=attention_mask,
+        position_ids=positions,
+        use_cache=True,
+        logits_to_keep=1,
+    )
+    cache, position = output.past_key_values, positions[:, -1:]
+    finished = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+    new_tokens = []
+    for step in range(max_new_tokens):
+        token = output.logits[:, -1].argmax(dim=-1)
+        token = token.masked_fill(finished, pad_id)
+        new_tokens.append(token)
+        finished |= token == eos_id
+        if bool(finished.all()) or step == max_new_tokens - 1:
+            break
+        attention_mask = torch.cat([attention_mask, torch.ones_like(attention_mask[:, :1])], 1)
+        position = position + 1
+        output = model(
+            input_ids=token[:, None],
+            attention_mask=attention_mask,
+            position_ids=position,
+            past_key_values=cache,
+            use_cache=True,
+        )
+        cache = output.past_key_values
+    return torch.stack(new_tokens, dim=1)
 
 
 @torch.inference_mode()
@@ -35,14 +73,14 @@ def generate_answers(
             padding=True,
             return_tensors="pt",
         ).to(device)
-        output = model.generate(
-            **batch,
-            max_new_tokens=max_new_tokens,
-            do_sample=False,
-            pad_token_id=tokenizer.pad_token_id,
-            eos_token_id=tokenizer.eos_token_id,
+        new_tokens = greedy_decode(
+            model,
+            batch["input_ids"],
+            batch["attention_mask"],
+            max_new_tokens,
+            tokenizer.eos_token_id,
+            tokenizer.pad_token_id,
         )
-        new_tokens = output[:, batch["input_ids"].shape[1] :]
         texts = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
         for i, text in zip(index, texts, strict=True):
             answers[i] = text

@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import random
 import signal
 import sys
@@ -36,6 +35,7 @@ from tqdm import tqdm
 from ftdag.core import distributed
 from ftdag.core.checkpoint import Preempted, Retention, load_checkpoint, save_checkpoint
 from ftdag.core.model import count_parameters
+from ftdag.core.schedule import LEAD_IN_EPOCH, Schedule, lr_factor
 from ftdag.core.stopping import EarlyStopping, Validation
 from ftdag.core.tracking import Tracker
 
@@ -64,73 +64,6 @@ class TrainConfig:
         settings = {k: v for k, v in asdict(self).items() if k != "checkpoint_every"}
         text = json.dumps(settings, sort_keys=True) + "|".join(extra)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def lr_factor(step: int, total_steps: int, warmup_steps: int) -> float:
-    """Linear warm-up to the peak, then linear decay to zero."""
-    if step < warmup_steps:
-        return (step + 1) / warmup_steps
-    return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
-
-
-def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
-    """The sample order of an epoch depends only on (seed, epoch): a resumed run sees the same
-    batches as an uninterrupted one."""
-    return np.random.default_rng([seed, epoch]).permutation(n)
-
-
-LEAD_IN_EPOCH = -1  # the lead-in's pass in the schedule below
-
-
-@dataclass(frozen=True)
-class Schedule:
-    """Which samples each step trains on: a lead-in of the first `lead_in` samples, once, then
-    `epochs` passes over the rest; each pass shuffled, each a function of the step alone."""
-
-    n_samples: int
-    lead_in: int
-    epochs: int
-    batch_size: int
-    seed: int
-
-    @property
-    def lead_in_steps(self) -> int:
-        return math.ceil(self.lead_in / self.batch_size)
-
-    @property
-    def steps_per_epoch(self) -> int:
-        return math.ceil((self.n_samples - self.lead_in) / self.batch_size)
-
-    @property
-    def total_steps(self) -> int:
-        return self.lead_in_steps + self.epochs * self.steps_per_epoch
-
-    def position(self, step: int) -> tuple[int, int]:
-        """(epoch, batch within it) of a step; the lead-in is epoch LEAD_IN_EPOCH."""
-        if step < self.lead_in_steps:
-            return LEAD_IN_EPOCH, step
-        return divmod(step - self.lead_in_steps, self.steps_per_epoch)
-
-    def order(self, epoch: int) -> np.ndarray:
-        """Sample indices of a pass, in training order."""
-        if epoch == LEAD_IN_EPOCH:
-            # a stream apart from the epochs' (seeds are non-negative)
-            return np.random.default_rng([self.seed, 2**31]).permutation(self.lead_in)
-        return self.lead_in + epoch_order(self.seed, epoch, self.n_samples - self.lead_in)
-
-    def batch(self, step: int) -> tuple[int, np.ndarray]:
-        """(epoch, sample indices) of a step."""
-        epoch, position = self.position(step)
-        order = self._order_cache(epoch)
-        return epoch, order[position * self.batch_size : (position + 1) * self.batch_size]
-
-    def _order_cache(self, epoch: int) -> np.ndarray:
-        # once per pass, not per step: a permutation of up to 10^5 samples costs milliseconds
-        cached = self.__dict__.get("_cached")
-        if cached is None or cached[0] != epoch:
-            cached = (epoch, self.order(epoch))
-            object.__setattr__(self, "_cached", cached)
-        return cached[1]
 
 
 class SumOfLosses:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ftdag.core.batches import LEAD_IN
+from ftdag.core.records import LEAD_IN
 from ftdag.exp3.names import (
     MULTI_TASK,
     PRETRAINED,

@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 
 from ftdag.core import distributed, io
-from ftdag.core.batches import count_lead_in
 from ftdag.core.provenance import provenance, write_sidecar
+from ftdag.core.records import count_lead_in
 from ftdag.exp3 import datasets
 from ftdag.exp3.world import World, generate_world
 
