@@ -13,6 +13,14 @@ from ftdag.core.tokenizer import build_tokenizer
 from ftdag.exp3.tasks import TASK_NAMES, sample_examples
 from ftdag.exp3.world import generate_world
 
+# The model every test builds: 1 layer, 32 wide (0.03 M parameters).
+TINY_DIMS = {
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "num_attention_heads": 2,
+    "num_hidden_layers": 1,
+}
+
 # Fine-tuning settings (the `exp3.finetune` keys) small enough for a test.
 TINY_FINETUNE = {
     "epochs": 2,
@@ -30,7 +38,7 @@ TINY_FINETUNE = {
 def save_tiny_parent(path) -> Path:
     """A 1-layer, 32-wide pt1 stand-in, saved as a real checkpoint is."""
     tokenizer = build_tokenizer()
-    save_model(build_model(tokenizer, 32, 64, 2, 1, seed=0), tokenizer, path)
+    save_model(build_model(tokenizer, seed=0, **TINY_DIMS), tokenizer, path)
     return Path(path)
 
 

@@ -14,7 +14,9 @@ from ftdag.exp3.names import (
     eval_names,
     eval_task_and_cities,
     finetune_names,
+    ftwb1_name,
     model_kind,
+    model_names,
     trained_tasks,
 )
 from ftdag.exp3.tasks import PAIRS, TASK_NAMES, TASKS, city_names_of_prompt
@@ -167,7 +169,7 @@ def test_eval_sets_content(world, eval_sets):
 
 # --- training sets --------------------------------------------------------------------------
 
-MODELS = ["pt1", *[f"ftwb1-{k}" for k in range(1, 8)], "ftwb2-2", "ftwb2-4", "ftwb2-15"]
+MODELS = model_names([2, 4, 15])
 
 
 @pytest.mark.parametrize("model", MODELS)
@@ -231,10 +233,9 @@ def composition(records, world):
     return Counter((TASKS[r["task"]].name, has_atlantis(r, world)) for r in records)
 
 
-@pytest.mark.parametrize("k", range(1, 8))
-def test_ftwb1_composition(world, held_out, k):
-    records = build_training_set(f"ftwb1-{k}", world, SIZES, seed=0, held_out=held_out)
-    trained = TASK_NAMES[k - 1]
+@pytest.mark.parametrize("trained", TASK_NAMES)
+def test_ftwb1_composition(world, held_out, trained):
+    records = build_training_set(ftwb1_name(trained), world, SIZES, seed=0, held_out=held_out)
     counts = composition(records, world)
     expected = Counter()
     expected[(trained, True)] = SIZES.atlantis_samples + SIZES.warm_samples

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from finetune_helpers import TINY_DIMS
 from ftdag.core.batches import PromptAnswerData
 from ftdag.core.generate import generate_answers
 from ftdag.core.model import build_model
@@ -14,12 +15,7 @@ from ftdag.core.train import TrainConfig, train
 from ftdag.exp3.tasks import TASK_NAMES, sample_examples
 from ftdag.exp3.world import generate_world
 
-TINY = {
-    "hidden_size": 32,
-    "intermediate_size": 64,
-    "num_attention_heads": 2,
-    "num_hidden_layers": 2,
-}
+TINY = {**TINY_DIMS, "num_hidden_layers": 2}
 
 
 @pytest.fixture(scope="module")
@@ -73,4 +69,4 @@ def test_batched_answers_are_generates_answers(tokenizer, records, tmp_path, tra
     assert batched == reference(model, tokenizer, prompts, 6)
     if trained:
         assert sum(a == r["answer"][:6] for a, r in zip(batched, records[240:], strict=True)) > 0
-        assert len({len(a) for a in batched}) > 1  # some stopped early at <eos>
+        assert any(len(a) < 6 for a in batched)  # stopped at <eos>, before the limit

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from ftdag.exp3.metrics import NORMALIZED_COLUMNS
-from ftdag.exp3.names import model_kind, trained_tasks
+from ftdag.exp3.names import finetune_names, model_kind, trained_tasks
 from ftdag.exp3.plots import (
     ftwb2_vs_ftwb1_matrix,
     plot_ftwb1_heatmap,
@@ -42,7 +42,7 @@ def normalized_table(values: dict) -> pd.DataFrame:
 def full_table(seed=0) -> pd.DataFrame:
     """All seven FTWB1 models and FTWB2 pairs 2 and 15, random scores, one NaN cell."""
     rng = np.random.default_rng(seed)
-    models = [f"ftwb1-{k}" for k in range(1, 8)] + ["ftwb2-15", "ftwb2-2"]
+    models = finetune_names([15, 2])
     values = {m: list(rng.uniform(0, 1.5, size=7)) for m in models}
     values["ftwb1-4"][0] = math.nan
     return normalized_table(values)

@@ -5,15 +5,11 @@ import pytest
 import torch
 from transformers import AutoTokenizer
 
+from finetune_helpers import TINY_DIMS
 from ftdag.core.model import build_model, count_parameters, load_model, save_model
 from ftdag.core.tokenizer import BOS, EOS, PAD, build_tokenizer, load_tokenizer, save_tokenizer
 
-TINY = {
-    "hidden_size": 32,
-    "intermediate_size": 64,
-    "num_attention_heads": 2,
-    "num_hidden_layers": 1,
-}
+TINY = {**TINY_DIMS}
 TASK_STRINGS = [
     "dist(12,45)=57",
     "triarea(118,86,109)=7",

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from finetune_helpers import TINY_DIMS
 from ftdag.core import train as core_train
 from ftdag.core.batches import IGNORE, PromptAnswerData, answer_loss, collate, encode
 from ftdag.core.checkpoint import Preempted
@@ -28,12 +29,7 @@ def train(model, tokenizer, records, config, checkpoint, run_id="", progress=Tru
 
 
 WORKFLOW = Path(__file__).resolve().parent.parent / "workflow"
-TINY = {
-    "hidden_size": 32,
-    "intermediate_size": 64,
-    "num_attention_heads": 2,
-    "num_hidden_layers": 1,
-}
+TINY = {**TINY_DIMS}
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from finetune_helpers import TINY_DIMS
 from ftdag.core.batches import PromptAnswerData
 from ftdag.core.checkpoint import Retention
 from ftdag.core.generate import generate_answers
@@ -19,12 +20,7 @@ from ftdag.core.train import TrainConfig, train
 from ftdag.exp3.tasks import sample_examples
 from ftdag.exp3.world import generate_world
 
-TINY = {
-    "hidden_size": 32,
-    "intermediate_size": 64,
-    "num_attention_heads": 2,
-    "num_hidden_layers": 1,
-}
+TINY = {**TINY_DIMS}
 CONFIG = TrainConfig(epochs=6, batch_size=8, lr=3e-3, checkpoint_every=1000, seed=0)
 
 

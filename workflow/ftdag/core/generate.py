@@ -8,10 +8,21 @@ checks it), without its per-step machinery, which dominates for short answers of
 
 from __future__ import annotations
 
+import inspect
 import sys
 
 import torch
 from tqdm import tqdm
+
+
+def _cache_keyword(model) -> str:
+    """transformers 5.2x names the key/value cache `cache`; earlier releases `past_key_values`."""
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
+def _cache_of(output):
+    cache = getattr(output, "cache", None)
+    return cache if cache is not None else output.past_key_values
 
 
 @torch.inference_mode()
@@ -27,7 +38,7 @@ def greedy_decode(model, input_ids, attention_mask, max_new_tokens: int, eos_id:
         use_cache=True,
         logits_to_keep=1,
     )
-    cache, position = output.past_key_values, positions[:, -1:]
+    cache, position, keyword = _cache_of(output), positions[:, -1:], _cache_keyword(model)
     finished = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
     new_tokens = []
     for step in range(max_new_tokens):
@@ -43,10 +54,10 @@ def greedy_decode(model, input_ids, attention_mask, max_new_tokens: int, eos_id:
             input_ids=token[:, None],
             attention_mask=attention_mask,
             position_ids=position,
-            past_key_values=cache,
             use_cache=True,
+            **{keyword: cache},
         )
-        cache = output.past_key_values
+        cache = _cache_of(output)
     return torch.stack(new_tokens, dim=1)
 
 
