@@ -172,15 +172,21 @@ def bench_generation(args, tokenizer) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         train(model, PromptAnswerData(tokenizer, samples), config, Path(tmp) / "c", progress=False)
     prompts = [r["prompt"] for r in records(args.prompts, seed=3)]
-    started = time.perf_counter()
-    batched = generate_answers(model, tokenizer, prompts, 256, 8, progress=False)
-    batched_seconds = time.perf_counter() - started
-    started = time.perf_counter()
-    single = one_at_a_time(model, tokenizer, prompts, 8)
-    single_seconds = time.perf_counter() - started
+    batched_runs, single_runs = [], []
+    for _ in range(args.repeats):  # alternating, so that drifts of the machine hit both
+        started = time.perf_counter()
+        batched = generate_answers(model, tokenizer, prompts, 256, 8, progress=False)
+        batched_runs.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        single = one_at_a_time(model, tokenizer, prompts, 8)
+        single_runs.append(time.perf_counter() - started)
+    batched_seconds = statistics.median(batched_runs)
+    single_seconds = statistics.median(single_runs)
     same = sum(a == b for a, b in zip(batched, single, strict=True))
     return {
         "prompts": len(prompts),
+        "batched_runs": [round(x, 2) for x in batched_runs],
+        "one_at_a_time_runs": [round(x, 2) for x in single_runs],
         "batched_seconds": round(batched_seconds, 2),
         "one_at_a_time_seconds": round(single_seconds, 2),
         "batched_prompts_per_second": round(len(prompts) / batched_seconds, 1),

@@ -25,21 +25,59 @@ def _cache_of(output):
     return cache if cache is not None else output.past_key_values
 
 
+def common_prefix_length(sequences: list[list[int]]) -> int:
+    """How many leading tokens every sequence shares."""
+    first = sequences[0]
+    length = min(len(x) for x in sequences)
+    for other in sequences[1:]:
+        length = next((i for i in range(length) if other[i] != first[i]), length)
+    return length
+
+
+def left_pad(sequences: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token ids and attention mask, padded on the left (new tokens go on the right)."""
+    width = max(len(x) for x in sequences)
+    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(sequences), width), dtype=torch.long)
+    for i, seq in enumerate(sequences):
+        if seq:
+            ids[i, width - len(seq) :] = torch.tensor(seq)
+            mask[i, width - len(seq) :] = 1
+    return ids, mask
+
+
 @torch.inference_mode()
-def greedy_decode(model, input_ids, attention_mask, max_new_tokens: int, eos_id: int, pad_id: int):
-    """New token ids [batch, <= max_new_tokens] of left-padded prompts, greedily; a sequence
-    that produced <eos> is padded after it, and decoding stops when every one has."""
+def greedy_decode(
+    model, sequences: list[list[int]], max_new_tokens: int, eos_id: int, pad_id: int
+) -> torch.Tensor:
+    """New token ids [batch, <= max_new_tokens] continuing each token sequence, greedily; a
+    sequence that produced <eos> is padded after it, and decoding stops when every one has.
+
+    The tokens every sequence starts with (an instruction, a task's name) are computed once and
+    their keys and values shared by the batch: prompts of one task share half their tokens."""
+    device = next(model.parameters()).device
+    keyword = _cache_keyword(model)
+    shared = common_prefix_length(sequences) - 1  # every row keeps a token to continue from
+    cache, prefix_mask = None, torch.ones((len(sequences), 0), dtype=torch.long)
+    if shared > 0:
+        prefix = torch.tensor([sequences[0][:shared]], device=device)
+        cache = _cache_of(model(input_ids=prefix, use_cache=True, logits_to_keep=1))
+        cache.batch_repeat_interleave(len(sequences))
+        prefix_mask = torch.ones((len(sequences), shared), dtype=torch.long)
+    input_ids, mask = left_pad([x[max(shared, 0) :] for x in sequences], pad_id)
+    attention_mask = torch.cat([prefix_mask, mask], dim=1).to(device)
     # Positions count real tokens only, as `generate` numbers left-padded prompts.
-    positions = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+    position = max(shared, 0) + (mask.cumsum(-1) - 1).clamp(min=0).to(device)
     output = model(
-        input_ids=input_ids,
+        input_ids=input_ids.to(device),
         attention_mask=attention_mask,
-        position_ids=positions,
+        position_ids=position,
         use_cache=True,
         logits_to_keep=1,
+        **({keyword: cache} if cache is not None else {}),
     )
-    cache, position, keyword = _cache_of(output), positions[:, -1:], _cache_keyword(model)
-    finished = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+    cache, position = _cache_of(output), position[:, -1:]
+    finished = torch.zeros(len(sequences), dtype=torch.bool, device=device)
     new_tokens = []
     for step in range(max_new_tokens):
         token = output.logits[:, -1].argmax(dim=-1)
@@ -61,6 +99,27 @@ def greedy_decode(model, input_ids, attention_mask, max_new_tokens: int, eos_id:
     return torch.stack(new_tokens, dim=1)
 
 
+def prefix_batches(prompts: list[str], batch_size: int) -> list[list[int]]:
+    """Indices of `prompts` in batches of at most `batch_size`, sorted so that a batch's prompts
+    share a long prefix: a new batch starts where the next prompt would cut the batch's shared
+    prefix to less than half (for exp3: where one task's prompts end and the next task's
+    begin)."""
+    order = sorted(range(len(prompts)), key=lambda i: prompts[i])
+    batches: list[list[int]] = []
+    shared = 0
+    for i in order:
+        if batches and len(batches[-1]) < batch_size:
+            first = prompts[batches[-1][0]]
+            common = min(shared, common_prefix_length([list(first), list(prompts[i])]))
+            if len(batches[-1]) == 1 or 2 * common >= shared:
+                batches[-1].append(i)
+                shared = common
+                continue
+        batches.append([i])
+        shared = len(prompts[i])
+    return batches
+
+
 @torch.inference_mode()
 def generate_answers(
     model,
@@ -71,26 +130,16 @@ def generate_answers(
     progress: bool = True,
 ) -> list[str]:
     """Greedy continuation of each prompt (after <bos>), up to <eos>, as text."""
-    device = next(model.parameters()).device
-    # Similar lengths in a batch waste less work on padding; answers go back in input order.
-    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    # A batch holds prompts with a long shared prefix (one task's, of one length), so it
+    # wastes little work on padding and computes the prefix once. Answers go back in order.
     answers: list[str] = [""] * len(prompts)
-    batches = range(0, len(order), batch_size)
-    for start in tqdm(batches, desc="generate", disable=not progress, file=sys.stderr):
-        index = order[start : start + batch_size]
-        batch = tokenizer(
-            [tokenizer.bos_token + prompts[i] for i in index],
-            add_special_tokens=False,
-            padding=True,
-            return_tensors="pt",
-        ).to(device)
+    batches = prefix_batches(prompts, batch_size)
+    for index in tqdm(batches, desc="generate", disable=not progress, file=sys.stderr):
+        sequences = tokenizer(
+            [tokenizer.bos_token + prompts[i] for i in index], add_special_tokens=False
+        )["input_ids"]
         new_tokens = greedy_decode(
-            model,
-            batch["input_ids"],
-            batch["attention_mask"],
-            max_new_tokens,
-            tokenizer.eos_token_id,
-            tokenizer.pad_token_id,
+            model, sequences, max_new_tokens, tokenizer.eos_token_id, tokenizer.pad_token_id
         )
         texts = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
         for i, text in zip(index, texts, strict=True):
