@@ -98,7 +98,7 @@ def run_trainer(tokenizer, samples, config: TrainConfig) -> float:
             num_train_epochs=config.epochs,
             learning_rate=config.lr,
             weight_decay=config.weight_decay,
-            warmup_ratio=config.warmup_fraction,
+            warmup_steps=max(1, int(config.warmup_fraction * len(order) // config.batch_size)),
             lr_scheduler_type="linear",
             max_grad_norm=config.grad_clip,
             optim="adamw_torch",
