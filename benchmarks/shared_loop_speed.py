@@ -50,13 +50,18 @@ def records(n: int, seed: int) -> list[dict]:
     return [e.to_record(STANDARD) for e in examples]
 
 
-def wide_model(tokenizer):
+def wide_model(tokenizer, path=None):
+    """The default wide arch: built fresh, or a trained one (pt1) loaded from `path`."""
+    if path:
+        from ftdag.core.model import load_model
+
+        return load_model(path)
     arch = {k: v for k, v in DEFAULTS["archs"]["wide"].items() if k != "epochs"}
     return build_model(tokenizer, seed=0, **arch)
 
 
-def run_ftdag(tokenizer, samples, config: TrainConfig) -> float:
-    model = wide_model(tokenizer)
+def run_ftdag(tokenizer, samples, config: TrainConfig, path=None) -> float:
+    model = wide_model(tokenizer, path)
     data = PromptAnswerData(tokenizer, samples)
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
@@ -65,7 +70,7 @@ def run_ftdag(tokenizer, samples, config: TrainConfig) -> float:
     return seconds, stats["loss_curve"]
 
 
-def run_trainer(tokenizer, samples, config: TrainConfig) -> float:
+def run_trainer(tokenizer, samples, config: TrainConfig, path=None) -> float:
     """The Trainer a user would write: a dataset of token ids, a padding collator, the
     answer loss, the same optimizer settings; its sampler replaced by ftdag's epoch order so
     that both see the same batches."""
@@ -106,12 +111,15 @@ def run_trainer(tokenizer, samples, config: TrainConfig) -> float:
             save_strategy="no",
             report_to=[],
             use_cpu=True,
+            bf16=config.precision == "bf16",
             dataloader_num_workers=0,
             disable_tqdm=True,
             seed=config.seed,
         )
+        # A process's default, which ftdag's loop changes (it flushes subnormal floats).
+        torch.set_flush_denormal(False)
         trainer = AnswerTrainer(
-            model=wide_model(tokenizer),
+            model=wide_model(tokenizer, path),
             args=arguments,
             train_dataset=Ordered(),
             data_collator=data.batch,
@@ -122,27 +130,39 @@ def run_trainer(tokenizer, samples, config: TrainConfig) -> float:
 
 
 def bench_training(args, tokenizer) -> dict:
+    """Both loops at each precision: float32, then bfloat16 autocast (Trainer's `bf16=True`)."""
     samples = records(args.steps * 64, seed=1)
-    config = TrainConfig(epochs=1, batch_size=64, lr=2e-3, checkpoint_every=10**9)
     tokens = sum(len(i) for i in PromptAnswerData(tokenizer, samples).ids)
-    ftdag_seconds, trainer_seconds = [], []
-    for _ in range(args.repeats):
-        seconds, losses = run_ftdag(tokenizer, samples, config)
-        ftdag_seconds.append(seconds)
-        trainer_seconds.append(run_trainer(tokenizer, samples, config))
-    ftdag_median = statistics.median(ftdag_seconds)
-    trainer_median = statistics.median(trainer_seconds)
-    return {
+    result = {
+        "model": str(args.from_model) if args.from_model else "wide, freshly built",
         "steps": args.steps,
         "batch_size": 64,
         "tokens": tokens,
-        "ftdag_seconds": [round(s, 2) for s in ftdag_seconds],
-        "trainer_seconds": [round(s, 2) for s in trainer_seconds],
-        "ftdag_tokens_per_second": round(tokens / ftdag_median),
-        "trainer_tokens_per_second": round(tokens / trainer_median),
-        "speedup": round(trainer_median / ftdag_median, 3),
-        "ftdag_final_loss": round(float(np.mean(losses[-10:])), 4),
     }
+    medians = {}
+    for precision in ("fp32", "bf16"):
+        config = TrainConfig(
+            epochs=1, batch_size=64, lr=2e-3, checkpoint_every=10**9, precision=precision
+        )
+        ftdag_seconds, trainer_seconds = [], []
+        for _ in range(args.repeats):  # alternating, so that drifts of the machine hit both
+            seconds, losses = run_ftdag(tokenizer, samples, config, args.from_model)
+            ftdag_seconds.append(seconds)
+            trainer_seconds.append(run_trainer(tokenizer, samples, config, args.from_model))
+        ftdag_median = statistics.median(ftdag_seconds)
+        trainer_median = statistics.median(trainer_seconds)
+        medians[precision] = (ftdag_median, trainer_median)
+        result[precision] = {
+            "ftdag_seconds": [round(s, 2) for s in ftdag_seconds],
+            "trainer_seconds": [round(s, 2) for s in trainer_seconds],
+            "ftdag_tokens_per_second": round(tokens / ftdag_median),
+            "trainer_tokens_per_second": round(tokens / trainer_median),
+            "speedup": round(trainer_median / ftdag_median, 3),
+            "ftdag_final_loss": round(float(np.mean(losses[-10:])), 4),
+        }
+    # What a user gets who writes Trainer with its defaults (float32) and ftdag with bf16.
+    result["ftdag_bf16_vs_trainer_fp32"] = round(medians["fp32"][1] / medians["bf16"][0], 3)
+    return result
 
 
 @torch.inference_mode()
@@ -203,6 +223,12 @@ def main() -> None:
     parser.add_argument("--prompts", type=int, default=1500)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--only", choices=["training", "generation"])
+    parser.add_argument(
+        "--from-model",
+        type=Path,
+        help="train from this saved model (e.g. a campaign's results/exp3/wide/models/pt1), "
+        "as every fine-tune does, instead of a fresh one",
+    )
     parser.add_argument(
         "--out", type=Path, default=REPO / "benchmarks/results/shared_loop_speed.json"
     )
