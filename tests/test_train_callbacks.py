@@ -167,3 +167,25 @@ def test_an_uninstalled_backend_is_a_clear_error(tmp_path, monkeypatch):
         open_tracker({"backends": ["wandb"], "dir": str(tmp_path)}, "run")
     with pytest.raises(ValueError, match="tracking.backends"):
         open_tracker({"backends": ["comet"]}, "run")
+
+
+def test_bf16_precision_trains_under_autocast_and_keeps_float32_weights(
+    tokenizer, records, tmp_path
+):
+    config = TrainConfig(epochs=2, batch_size=8, lr=3e-3, seed=0, precision="bf16")
+    model = build_model(tokenizer, seed=0, **TINY)
+    stats = train(
+        model, PromptAnswerData(tokenizer, records), config, tmp_path / "g.pt", progress=False
+    )
+    fp32 = train(
+        build_model(tokenizer, seed=0, **TINY),
+        PromptAnswerData(tokenizer, records),
+        TrainConfig(epochs=2, batch_size=8, lr=3e-3, seed=0),
+        tmp_path / "h.pt",
+        progress=False,
+    )
+    assert stats["loss_curve"][-1] < stats["loss_curve"][0]
+    assert stats["loss_curve"] != fp32["loss_curve"]  # bfloat16 rounding: not the fp32 run
+    np.testing.assert_allclose(stats["loss_curve"][:3], fp32["loss_curve"][:3], rtol=0.05)
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    assert stats["config"]["precision"] == "bf16"
