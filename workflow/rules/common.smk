@@ -1,4 +1,5 @@
-# Config validation and what every rule file shares.
+# Config validation, the default target, and each family's names, wildcard constraints and
+# input functions (the rule files hold rules only).
 
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
 from ftdag.core.config import ConfigError, validate_config
 from ftdag.core.provenance import config_hash
 from ftdag.exp3 import config_checks as exp3_config_checks
+from ftdag.exp3 import names as exp3_names
 
 # Each family plugs in the checks across its keys that the schema cannot express.
 try:
@@ -33,3 +35,60 @@ def get_final_outputs():
 
 def get_family_outputs():
     return get_exp3_outputs()
+
+
+# --- exp3: names from ftdag.exp3.names, inputs of workflow/rules/exp3.smk ---------------
+
+EXP3 = config["exp3"]
+EXP3_EVALS = exp3_names.eval_names()
+EXP3_MODELS = exp3_names.model_names(EXP3["ftwb2_pairs"], EXP3["ftwb1_tasks"])
+
+
+wildcard_constraints:
+    arch="|".join(EXP3["archs"]),
+    model="|".join(EXP3_MODELS),
+    finetuned="|".join(EXP3_MODELS[1:]),
+    eval="|".join(EXP3_EVALS),
+    plot="|".join(exp3_names.PLOTS),
+
+
+def get_exp3_outputs():
+    return [
+        *(
+            f"results/exp3/plots/{arch}_{plot}.png"
+            for arch in EXP3["run_archs"]
+            for plot in [*exp3_names.PLOTS, "training_curves"]
+        ),
+        # Whether pt1 learned the world says how far its normalized plots can be trusted.
+        *(f"results/exp3/{arch}/pt1_learning.csv" for arch in EXP3["run_archs"]),
+    ]
+
+
+def get_exp3_eval_sets(wildcards=None):
+    return {name: f"results/exp3/data/eval/{name}.jsonl" for name in EXP3_EVALS}
+
+
+def get_exp3_arch(wildcards):
+    return EXP3["archs"][wildcards.arch]
+
+
+def get_exp3_models(wildcards):
+    return {
+        model: f"results/exp3/{wildcards.arch}/models/{model}" for model in EXP3_MODELS
+    }
+
+
+def get_exp3_model_evaluations(wildcards):
+    return expand(
+        "results/exp3/{arch}/evals/{model}.csv", arch=wildcards.arch, model=EXP3_MODELS
+    )
+
+
+def get_exp3_config_hash(wildcards):
+    """The config values an arch's results depend on: exp3 less the other archs."""
+    section = {k: v for k, v in EXP3.items() if k not in ("archs", "run_archs")}
+    return config_hash({**section, "arch": EXP3["archs"][wildcards.arch]})
+
+
+def get_exp3_run_name(wildcards):
+    return f"exp3-{wildcards.arch}-{getattr(wildcards, 'finetuned', 'pt1')}"

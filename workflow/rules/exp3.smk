@@ -3,20 +3,6 @@
 # world -> evaluation sets + training sets -> pt1 per arch -> FTWB1-k and FTWB2-p fine-tunes
 # -> one evaluation job per model (15 evaluations) -> metrics.csv, normalized.csv -> plots.
 
-from ftdag.exp3 import names as exp3_names
-
-EXP3 = config["exp3"]
-EXP3_EVALS = exp3_names.eval_names()
-EXP3_MODELS = exp3_names.model_names(EXP3["ftwb2_pairs"], EXP3["ftwb1_tasks"])
-
-
-wildcard_constraints:
-    arch="|".join(EXP3["archs"]),
-    model="|".join(EXP3_MODELS),
-    finetuned="|".join(EXP3_MODELS[1:]),
-    eval="|".join(EXP3_EVALS),
-    plot="|".join(exp3_names.PLOTS),
-
 
 # Light rules run where Snakemake runs (on a cluster, the login node), not as cluster jobs.
 localrules:
@@ -24,48 +10,6 @@ localrules:
     exp3_pt1_learning,
     exp3_plot,
     exp3_training_curves,
-
-
-def get_exp3_outputs():
-    return [
-        *(
-            f"results/exp3/plots/{arch}_{plot}.png"
-            for arch in EXP3["run_archs"]
-            for plot in [*exp3_names.PLOTS, "training_curves"]
-        ),
-        # Whether pt1 learned the world says how far its normalized plots can be trusted.
-        *(f"results/exp3/{arch}/pt1_learning.csv" for arch in EXP3["run_archs"]),
-    ]
-
-
-def get_exp3_eval_sets(wildcards=None):
-    return {name: f"results/exp3/data/eval/{name}.jsonl" for name in EXP3_EVALS}
-
-
-def get_exp3_arch(wildcards):
-    return EXP3["archs"][wildcards.arch]
-
-
-def get_exp3_models(wildcards):
-    return {
-        model: f"results/exp3/{wildcards.arch}/models/{model}" for model in EXP3_MODELS
-    }
-
-
-def get_exp3_model_evaluations(wildcards):
-    return expand(
-        "results/exp3/{arch}/evals/{model}.csv", arch=wildcards.arch, model=EXP3_MODELS
-    )
-
-
-def get_exp3_config_hash(wildcards):
-    """The config values an arch's results depend on: exp3 less the other archs."""
-    section = {k: v for k, v in EXP3.items() if k not in ("archs", "run_archs")}
-    return config_hash({**section, "arch": EXP3["archs"][wildcards.arch]})
-
-
-def get_exp3_run_name(wildcards):
-    return f"exp3-{wildcards.arch}-{getattr(wildcards, 'finetuned', 'pt1')}"
 
 
 rule exp3_world:
