@@ -189,3 +189,71 @@ def test_bf16_precision_trains_under_autocast_and_keeps_float32_weights(
     np.testing.assert_allclose(stats["loss_curve"][:3], fp32["loss_curve"][:3], rtol=0.05)
     assert all(p.dtype == torch.float32 for p in model.parameters())
     assert stats["config"]["precision"] == "bf16"
+
+
+class TwoTaskData(PromptAnswerData):
+    """One loss per task, as multi-task learning needs: distance and compass apart."""
+
+    def __init__(self, tokenizer, records):
+        super().__init__(tokenizer, records)
+        self.tasks = [r["task"] for r in records]
+
+    def batch(self, indices):
+        return {**super().batch(indices), "task": [self.tasks[i] for i in indices]}
+
+    def losses(self, model, batch, device):
+        from ftdag.core.batches import answer_loss
+
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        losses = {}
+        for task in sorted(set(batch["task"])):
+            rows = torch.tensor([t == task for t in batch["task"]])
+            share = rows.float().mean()  # so that the tasks' losses sum to the batch mean
+            losses[task] = answer_loss(logits[rows], batch["labels"][rows]) * share
+        return losses
+
+
+class PerTaskBackward:
+    """A gradient rule that sees each task's gradient apart (where gradient surgery would
+    change them) and then sums them."""
+
+    wraps_ddp = False
+
+    def __init__(self):
+        self.seen = []
+
+    def backward(self, losses, parameters):
+        total = [torch.zeros_like(p) for p in parameters]
+        for loss in losses.values():
+            grads = torch.autograd.grad(loss, parameters, retain_graph=True, allow_unused=True)
+            for t, g in zip(total, grads, strict=True):
+                if g is not None:
+                    t += g
+        for p, t in zip(parameters, total, strict=True):
+            p.grad = t
+        self.seen.append(sorted(losses))
+
+
+def test_what_a_batch_is_and_how_losses_become_a_gradient_are_parameters(
+    tokenizer, records, tmp_path
+):
+    config = TrainConfig(epochs=1, batch_size=16, lr=3e-3, seed=0)
+    rule = PerTaskBackward()
+    per_task = build_model(tokenizer, seed=0, **TINY)
+    stats = train(
+        per_task,
+        TwoTaskData(tokenizer, records),
+        config,
+        tmp_path / "i.pt",
+        progress=False,
+        gradient=rule,
+    )
+    assert rule.seen and all(tasks == ["compass", "distance"] for tasks in rule.seen)
+    summed = build_model(tokenizer, seed=0, **TINY)
+    plain = train(
+        summed, PromptAnswerData(tokenizer, records), config, tmp_path / "j.pt", progress=False
+    )
+    # Summing the tasks' gradients is the plain step: same losses, same weights.
+    np.testing.assert_allclose(stats["loss_curve"], plain["loss_curve"], atol=1e-4)
+    for name, value in summed.state_dict().items():
+        torch.testing.assert_close(per_task.state_dict()[name], value, rtol=1e-4, atol=1e-5)
