@@ -1,0 +1,180 @@
+"""Vision-language models: a tiny Qwen2-VL built from config dimensions (the embedded default),
+or a checkpoint by hub id or local path (Qwen2-VL-7B, Qwen3-VL-8B at real scale). Both are
+saved with `save_pretrained` and loaded with `AutoModelForImageTextToText.from_pretrained`.
+
+Without torchvision (none for this CPU), the stock Qwen-VL processor cannot be built: its video
+processor needs torchvision even for images alone. `ImageTextProcessor` is Qwen2-VL's
+processor without the video part, over `Qwen2VLImageProcessorPil`; `load_processor` builds it
+from a saved folder's parts. The folder is saved as a stock `Qwen2VLProcessor`, so that where
+torchvision is installed `AutoProcessor` loads it as it loads a hub checkpoint.
+
+The locally built tokenizer is character-level, plus the vision tokens whose ids the model
+config's `*_token_id` fields name.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
+from transformers import (
+    AutoModelForImageTextToText,
+    AutoTokenizer,
+    PreTrainedTokenizerFast,
+    Qwen2VLConfig,
+    Qwen2VLForConditionalGeneration,
+    Qwen2VLImageProcessorPil,
+    Qwen2VLProcessor,
+)
+from transformers.processing_utils import ProcessorMixin
+
+from ftdag.core.io import atomic_dir
+from ftdag.core.tokenizer import BOS, CHARACTERS, EOS, PAD
+
+VISION_START, IMAGE_PAD, VISION_END, VIDEO_PAD = (
+    "<|vision_start|>",
+    "<|image_pad|>",
+    "<|vision_end|>",
+    "<|video_pad|>",
+)
+VISION_TOKENS = (VISION_START, IMAGE_PAD, VISION_END, VIDEO_PAD)
+IMAGE_PLACEHOLDER = VISION_START + IMAGE_PAD + VISION_END  # the processor expands IMAGE_PAD
+PATCH, MERGE = 14, 2  # Qwen2-VL: 14-pixel patches, 2x2 merged into one token
+
+
+def build_vlm_tokenizer() -> PreTrainedTokenizerFast:
+    """Characters (as the exp3 tokenizer), a newline, and the vision tokens as single tokens."""
+    specials = [PAD, BOS, EOS, *VISION_TOKENS]
+    vocab = {token: i for i, token in enumerate([*specials, *CHARACTERS, "\n"])}
+    core = Tokenizer(models.WordLevel(vocab=vocab, unk_token=PAD))
+    core.pre_tokenizer = pre_tokenizers.Split(Regex(r"<\|[a-z_]+\|>|."), behavior="isolated")
+    core.decoder = decoders.Fuse()
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=core,
+        bos_token=BOS,
+        eos_token=EOS,
+        pad_token=PAD,
+        padding_side="left",  # given here, it survives a reload; generation appends right
+        model_max_length=4096,
+        extra_special_tokens={
+            "image_token": IMAGE_PAD,
+            "video_token": VIDEO_PAD,
+            "vision_start_token": VISION_START,
+            "vision_end_token": VISION_END,
+        },
+    )
+    tokenizer.add_special_tokens({"additional_special_tokens": list(VISION_TOKENS)})
+    return tokenizer
+
+
+class ImageTextProcessor(Qwen2VLProcessor):
+    """Qwen2-VL's processor for images and text, without the video processor (torchvision)."""
+
+    def __init__(self, image_processor=None, tokenizer=None, chat_template=None, **kwargs):
+        self.image_token = getattr(tokenizer, "image_token", None) or IMAGE_PAD
+        self.video_token = getattr(tokenizer, "video_token", None) or VIDEO_PAD
+        self.image_token_id = tokenizer.convert_tokens_to_ids(self.image_token)
+        self.video_token_id = tokenizer.convert_tokens_to_ids(self.video_token)
+        ProcessorMixin.__init__(self, image_processor, tokenizer, chat_template=chat_template)
+
+
+def build_processor(tokenizer, resolution: int) -> ImageTextProcessor:
+    """A processor that turns a `resolution` x `resolution` image (letterboxed beforehand) into
+    (resolution / 28)^2 image tokens: min and max pixels are both that square."""
+    if resolution % (PATCH * MERGE):
+        raise ValueError(f"resolution {resolution} must be a multiple of {PATCH * MERGE}")
+    pixels = resolution * resolution
+    image_processor = Qwen2VLImageProcessorPil(
+        size={"shortest_edge": pixels, "longest_edge": pixels},
+        patch_size=PATCH,
+        merge_size=MERGE,
+        temporal_patch_size=2,
+    )
+    return ImageTextProcessor(image_processor=image_processor, tokenizer=tokenizer)
+
+
+def build_vlm(
+    tokenizer,
+    hidden_size: int,
+    intermediate_size: int,
+    num_attention_heads: int,
+    num_hidden_layers: int,
+    vision_depth: int,
+    seed: int,
+) -> Qwen2VLForConditionalGeneration:
+    """A fresh tiny Qwen2-VL; its weights depend only on the dims and the seed. The vision
+    tower's width is the text width (Qwen2-VL merges into the text hidden size)."""
+    head_dim = hidden_size // num_attention_heads
+    if hidden_size % num_attention_heads or head_dim % 8:
+        raise ValueError(
+            f"hidden_size {hidden_size} / num_attention_heads {num_attention_heads} must give a "
+            "head size divisible by 8 (three multimodal rotary sections)"
+        )
+    half = head_dim // 2  # mrope_section: temporal, height, width; they sum to head_dim / 2
+    section = [half - 2 * (half // 4), half // 4, half // 4]
+    ids = {name: tokenizer.convert_tokens_to_ids(token) for name, token in _TOKEN_IDS.items()}
+    config = Qwen2VLConfig(
+        text_config={
+            "vocab_size": len(tokenizer),
+            "hidden_size": hidden_size,
+            "intermediate_size": intermediate_size,
+            "num_hidden_layers": num_hidden_layers,
+            "num_attention_heads": num_attention_heads,
+            "num_key_value_heads": num_attention_heads,
+            "max_position_embeddings": 4096,
+            "rope_scaling": {"type": "mrope", "mrope_section": section},
+            "tie_word_embeddings": True,
+            "bos_token_id": tokenizer.bos_token_id,
+            "eos_token_id": tokenizer.eos_token_id,
+            "pad_token_id": tokenizer.pad_token_id,
+        },
+        vision_config={
+            "depth": vision_depth,
+            "embed_dim": hidden_size,
+            "hidden_size": hidden_size,
+            "num_heads": num_attention_heads,
+            "mlp_ratio": 2,
+            "patch_size": PATCH,
+            "spatial_merge_size": MERGE,
+            "temporal_patch_size": 2,
+            "in_channels": 3,
+        },
+        tie_word_embeddings=True,
+        **ids,
+    )
+    torch.manual_seed(seed)
+    return Qwen2VLForConditionalGeneration(config)
+
+
+_TOKEN_IDS = {
+    "image_token_id": IMAGE_PAD,
+    "video_token_id": VIDEO_PAD,
+    "vision_start_token_id": VISION_START,
+    "vision_end_token_id": VISION_END,
+}
+
+
+def save_vlm(model, processor, path) -> None:
+    """Model, tokenizer and processor in one folder, atomically. The processor is recorded
+    as a stock Qwen2VLProcessor (what AutoProcessor loads where torchvision is installed)."""
+    with atomic_dir(path) as tmp:
+        model.save_pretrained(tmp)
+        processor.save_pretrained(tmp)
+        config_path = Path(tmp) / "processor_config.json"
+        config = json.loads(config_path.read_text())
+        config["processor_class"] = Qwen2VLProcessor.__name__
+        config_path.write_text(json.dumps(config, indent=2) + "\n")
+
+
+def load_vlm(path, device: str = "cpu", dtype=torch.float32):
+    """A saved model folder or a hub id, as any image-text-to-text checkpoint."""
+    return AutoModelForImageTextToText.from_pretrained(path, dtype=dtype).to(device)
+
+
+def load_processor(path) -> ImageTextProcessor:
+    """The processor of a saved folder or hub id, from its parts (no torchvision needed)."""
+    tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
+    image_processor = Qwen2VLImageProcessorPil.from_pretrained(path)
+    return ImageTextProcessor(image_processor=image_processor, tokenizer=tokenizer)
