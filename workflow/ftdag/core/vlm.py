@@ -178,3 +178,38 @@ def load_processor(path) -> ImageTextProcessor:
     tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
     image_processor = Qwen2VLImageProcessorPil.from_pretrained(path)
     return ImageTextProcessor(image_processor=image_processor, tokenizer=tokenizer)
+
+
+@torch.inference_mode()
+def generate_vision_answers(
+    model,
+    processor,
+    images: list,
+    prompts: list[str],
+    batch_size: int = 32,
+    max_new_tokens: int = 8,
+) -> list[str]:
+    """Greedy answers to image + prompt pairs, many per forward pass (left padding). Uses
+    `model.generate`, which computes Qwen-VL's multimodal rotary positions."""
+    if len(images) != len(prompts):
+        raise ValueError(f"{len(images)} images but {len(prompts)} prompts")
+    device = next(model.parameters()).device
+    tokenizer = processor.tokenizer
+    answers: list[str] = []
+    for start in range(0, len(prompts), batch_size):
+        inputs = processor(
+            images=images[start : start + batch_size],
+            text=prompts[start : start + batch_size],
+            padding=True,
+            return_tensors="pt",
+        ).to(device)
+        output = model.generate(
+            **inputs,
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+        )
+        new_tokens = output[:, inputs["input_ids"].shape[1] :]
+        answers += tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+    return answers
