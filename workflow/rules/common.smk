@@ -10,12 +10,19 @@ sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
 
 from ftdag.core.config import ConfigError, validate_config
 from ftdag.core.provenance import config_hash
+from ftdag.curriculum import config_checks as curriculum_config_checks
 from ftdag.exp3 import config_checks as exp3_config_checks
 from ftdag.exp3 import names as exp3_names
 
 # Each family plugs in the checks across its keys that the schema cannot express.
 try:
-    validate_config(config, {"exp3": exp3_config_checks.problems})
+    validate_config(
+        config,
+        {
+            "exp3": exp3_config_checks.problems,
+            "curriculum": curriculum_config_checks.problems,
+        },
+    )
 except ConfigError as error:
     raise WorkflowError(str(error)) from None
 
@@ -34,6 +41,8 @@ def get_final_outputs():
 
 
 def get_family_outputs():
+    # The curriculum family runs by its own target (results/curriculum/plots/...) and joins the
+    # default target once its default models learn beyond the majority answer.
     return get_exp3_outputs()
 
 
@@ -92,3 +101,65 @@ def get_exp3_config_hash(wildcards):
 
 def get_exp3_run_name(wildcards):
     return f"exp3-{wildcards.arch}-{getattr(wildcards, 'finetuned', 'pt1')}"
+
+
+# --- curriculum: inputs of workflow/rules/curriculum.smk ----------------------------------
+
+CURRICULUM = config["curriculum"]
+CURRICULUM_ARMS = CURRICULUM["arms"]
+CURRICULUM_SPLITS = ("train", "validation", "test")
+
+
+wildcard_constraints:
+    curriculum_arm="|".join(CURRICULUM_ARMS),
+    curriculum_seed="|".join(str(s) for s in CURRICULUM["seeds"]),
+    curriculum_stage="[0-9]+",
+
+
+def get_curriculum_outputs():
+    return [
+        "results/curriculum/summary.csv",
+        "results/curriculum/plots/accuracy_by_stage.png",
+    ]
+
+
+def get_curriculum_stage_models():
+    """Every stage model of every arm and seed, as 'arm/seed/stage'."""
+    return [
+        f"{arm}/{seed}/{k}"
+        for arm, spec in CURRICULUM_ARMS.items()
+        for seed in CURRICULUM["seeds"]
+        for k in range(1, len(spec["stages"]) + 1)
+    ]
+
+
+def get_curriculum_evaluations(wildcards=None):
+    return {
+        key: "results/curriculum/{0}/seed{1}/eval/stage{2}.csv".format(*key.split("/"))
+        for key in get_curriculum_stage_models()
+    }
+
+
+def get_curriculum_parent(wildcards):
+    """Stage 1 starts from the base model; stage k from stage k - 1 of the same arm and seed."""
+    k = int(wildcards.curriculum_stage)
+    if not 1 <= k <= len(CURRICULUM_ARMS[wildcards.curriculum_arm]["stages"]):
+        raise WorkflowError(
+            f"arm {wildcards.curriculum_arm} has no stage {k} (curriculum.arms)"
+        )
+    if k == 1:
+        return f"results/curriculum/base/seed{wildcards.curriculum_seed}"
+    return "results/curriculum/{a}/seed{s}/stage{k}".format(
+        a=wildcards.curriculum_arm, s=wildcards.curriculum_seed, k=k - 1
+    )
+
+
+def get_curriculum_stage(wildcards):
+    arm = CURRICULUM_ARMS[wildcards.curriculum_arm]
+    return arm["stages"][int(wildcards.curriculum_stage) - 1]
+
+
+def get_curriculum_template(wildcards):
+    return CURRICULUM["templates"][
+        CURRICULUM_ARMS[wildcards.curriculum_arm]["template"]
+    ]

@@ -1,0 +1,51 @@
+"""The curriculum family's checks across config keys, and of a user's data file: all before
+any job starts, each naming its key (or the file's line)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ftdag.curriculum.data import DataError, load_user_records
+
+GENERATED = "generated"
+
+
+def problems(section: dict) -> list[str]:
+    """`section`: the `curriculum` config section, defaults filled."""
+    problems = []
+    for name, arm in section["arms"].items():
+        if arm["template"] not in section["templates"]:
+            problems.append(
+                f"config key 'curriculum.arms.{name}.template': {arm['template']!r} is not a "
+                f"template of curriculum.templates ({', '.join(section['templates'])})"
+            )
+    if section["resolution"] % 28:
+        problems.append(
+            f"config key 'curriculum.resolution': {section['resolution']} is not a multiple of "
+            "28 (14-pixel patches merged 2 x 2)"
+        )
+    model = section["model"]
+    if (
+        model["hidden_size"] % model["num_attention_heads"]
+        or (model["hidden_size"] // model["num_attention_heads"]) % 8
+    ):
+        problems.append(
+            "config key 'curriculum.model': hidden_size / num_attention_heads must be a head "
+            "size divisible by 8"
+        )
+    splits = section["data"]["splits"]
+    if abs(sum(splits.values()) - 1) > 1e-9:
+        problems.append(
+            f"config key 'curriculum.data.splits': the fractions sum to "
+            f"{sum(splits.values()):g}, not 1"
+        )
+    source = section["data"]["source"]
+    if source != GENERATED:
+        if not Path(source).is_file():
+            problems.append(f"config key 'curriculum.data.source': no file {source}")
+        else:
+            try:
+                load_user_records(source)
+            except DataError as error:
+                problems.append(f"config key 'curriculum.data.source': {error}")
+    return problems
