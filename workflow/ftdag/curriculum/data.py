@@ -13,10 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ftdag.curriculum.scenes import STAGES
-
 FIELDS = ("image", "question", "answer", "stage")
 SPLITS = ("train", "validation", "test")
+STAGES = (1, 2, 3)  # initial assessment, findings identification, context
 
 
 class DataError(ValueError):

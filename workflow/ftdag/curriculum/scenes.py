@@ -26,7 +26,6 @@ COLOURS = {
 }
 ASPECTS = ((160, 160), (224, 128), (128, 224), (200, 112))  # width, height
 BACKGROUND = (245, 245, 245)
-STAGES = (1, 2, 3)
 YES, NO = "yes", "no"
 
 
