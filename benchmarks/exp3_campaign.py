@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -61,7 +62,7 @@ def main() -> None:
     workdir.mkdir(parents=True, exist_ok=True)
 
     started = time.perf_counter()
-    snakemake(workdir, "-n", "--quiet")
+    plan = snakemake(workdir, "-n", "--quiet", "rules")
     dry_run_seconds = time.perf_counter() - started
 
     # The default target (rule all): the arch's plots, its pt1 check, the cost tables and the
@@ -90,7 +91,7 @@ def main() -> None:
         "cores": args.cores,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "wall_seconds": round(wall, 1),
-        "jobs": len(jobs) + 3,  # the cost and page rules and `all` have no benchmark
+        "jobs": int(re.search(r"^total\s+(\d+)", plan.stdout + plan.stderr, re.M).group(1)),
         "benchmarked_jobs": len(jobs),
         "job_seconds": round(job_seconds, 1),
         "job_core_seconds": round(core_seconds, 1),

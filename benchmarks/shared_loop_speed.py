@@ -31,7 +31,7 @@ import torch  # noqa: E402
 
 from ftdag.core.batches import PromptAnswerData, answer_loss  # noqa: E402
 from ftdag.core.config import schema_defaults  # noqa: E402
-from ftdag.core.generate import generate_answers  # noqa: E402
+from ftdag.core.generate import generate_answers, generate_one_at_a_time  # noqa: E402
 from ftdag.core.io import write_json  # noqa: E402
 from ftdag.core.model import build_model  # noqa: E402
 from ftdag.core.provenance import cpu_model, versions  # noqa: E402
@@ -165,24 +165,6 @@ def bench_training(args, tokenizer) -> dict:
     return result
 
 
-@torch.inference_mode()
-def one_at_a_time(model, tokenizer, prompts, max_new_tokens: int) -> list[str]:
-    answers = []
-    for prompt in prompts:
-        ids = tokenizer(tokenizer.bos_token + prompt, add_special_tokens=False, return_tensors="pt")
-        out = model.generate(
-            **ids,
-            max_new_tokens=max_new_tokens,
-            do_sample=False,
-            pad_token_id=tokenizer.pad_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-        )
-        answers.append(
-            tokenizer.decode(out[0, ids["input_ids"].shape[1] :], skip_special_tokens=True)
-        )
-    return answers
-
-
 def bench_generation(args, tokenizer) -> dict:
     model = wide_model(tokenizer)
     # A briefly trained model, so that answers have their real lengths (an untrained one
@@ -198,7 +180,7 @@ def bench_generation(args, tokenizer) -> dict:
         batched = generate_answers(model, tokenizer, prompts, 256, 8, progress=False)
         batched_runs.append(time.perf_counter() - started)
         started = time.perf_counter()
-        single = one_at_a_time(model, tokenizer, prompts, 8)
+        single = generate_one_at_a_time(model, tokenizer, prompts, 8)
         single_runs.append(time.perf_counter() - started)
     batched_seconds = statistics.median(batched_runs)
     single_seconds = statistics.median(single_runs)

@@ -42,6 +42,13 @@ def save_tiny_parent(path) -> Path:
     return Path(path)
 
 
+def standard_records(tasks, n: int) -> list[dict]:
+    """`n` samples of `tasks` in turn on the standard cities of a 16-city world."""
+    world = generate_world(0, 16, 2, 4, 100)
+    examples = sample_examples(tasks, n, world, np.random.default_rng(0), False)
+    return [e.to_record("standard") for e in examples]
+
+
 def write_finetune_data(path, n: int, cities: str) -> Path:
     """`n` samples of every task, each with an Atlantis city, labelled with `cities`."""
     world = generate_world(0, 16, 2, 4, 100)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from finetune_helpers import TINY_DIMS
+from finetune_helpers import TINY_DIMS, standard_records
 from ftdag.core.batches import PromptAnswerData
 from ftdag.core.checkpoint import Retention
 from ftdag.core.generate import generate_answers
@@ -17,8 +17,6 @@ from ftdag.core.stopping import EarlyStopping, Validation
 from ftdag.core.tokenizer import build_tokenizer
 from ftdag.core.tracking import open_tracker
 from ftdag.core.train import TrainConfig, train
-from ftdag.exp3.tasks import sample_examples
-from ftdag.exp3.world import generate_world
 
 TINY = {**TINY_DIMS}
 CONFIG = TrainConfig(epochs=6, batch_size=8, lr=3e-3, checkpoint_every=1000, seed=0)
@@ -32,9 +30,7 @@ def tokenizer():
 
 @pytest.fixture(scope="module")
 def records():
-    world = generate_world(seed=0, n_cities=16, n_continents=2, n_atlantis=4, map_size=100)
-    examples = sample_examples(["distance", "compass"], 64, world, np.random.default_rng(0), False)
-    return [e.to_record("standard") for e in examples]
+    return standard_records(["distance", "compass"], 64)
 
 
 def exact_match(tokenizer, held_out):

@@ -16,8 +16,6 @@ from collections.abc import Sequence
 
 import torch
 
-from ftdag.core.records import count_lead_in  # noqa: F401 (the loop's data and its lead-in)
-
 IGNORE = -100  # label of tokens the loss does not count (prompt and padding)
 
 

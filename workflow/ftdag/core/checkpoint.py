@@ -110,11 +110,8 @@ class Retention:
 
     def kept(self) -> list[int]:
         """Epochs of the snapshots on disk, oldest first."""
-        root = Path(self.root)
-        epochs = [
-            int(m.group(1)) for p in root.glob("epoch_*") if (m := SNAPSHOT.fullmatch(p.name))
-        ]
-        return sorted(epochs) if root.exists() else []
+        names = (p.name for p in Path(self.root).glob("epoch_*"))
+        return sorted(int(m.group(1)) for name in names if (m := SNAPSHOT.fullmatch(name)))
 
     def prune(self) -> list[int]:
         """Delete all but the last `keep_last` snapshots; return the epochs deleted."""

@@ -17,7 +17,6 @@ import importlib
 import json
 import logging
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -54,12 +53,9 @@ def barrier() -> None:
 def processes_for(resources) -> int:
     """Training processes for a job's resources: its GPU count (`gpu: N`, or a `gres` such as
     'gpu:a100:4'), at least one."""
-    gpus = resources.get("gpu") or resources.get("gpus") or 0
-    gres = str(resources.get("gres") or "")
-    match = re.fullmatch(r"gpu(?::[\w.]+)?(?::(\d+))?", gres)
-    if not gpus and match:
-        gpus = int(match.group(1) or 1)
-    return max(1, int(gpus))
+    from ftdag.core.cost import gpus_of
+
+    return max(1, gpus_of(resources))
 
 
 def resolve(target: str):

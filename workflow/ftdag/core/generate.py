@@ -145,3 +145,22 @@ def generate_answers(
         for i, text in zip(index, texts, strict=True):
             answers[i] = text
     return answers
+
+
+@torch.inference_mode()
+def generate_one_at_a_time(model, tokenizer, prompts: list[str], max_new_tokens: int = 8):
+    """`model.generate` on each prompt alone (no padding): what `generate_answers` must equal,
+    and what a user would otherwise write."""
+    answers = []
+    for prompt in prompts:
+        ids = tokenizer(tokenizer.bos_token + prompt, add_special_tokens=False, return_tensors="pt")
+        output = model.generate(
+            **ids.to(next(model.parameters()).device),
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+        )
+        new_tokens = output[0, ids["input_ids"].shape[1] :]
+        answers.append(tokenizer.decode(new_tokens, skip_special_tokens=True))
+    return answers

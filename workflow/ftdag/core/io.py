@@ -5,6 +5,7 @@ A job killed half-way never leaves a truncated file that a later run would take 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -75,3 +76,8 @@ def atomic_dir(path):
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
+
+
+def file_digest(path) -> str:
+    """A short content hash: a parent model's weights identify the run trained from them."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]

@@ -60,17 +60,3 @@ class Schedule:
             # a stream apart from the epochs' (seeds are non-negative)
             return np.random.default_rng([self.seed, 2**31]).permutation(self.lead_in)
         return self.lead_in + epoch_order(self.seed, epoch, self.n_samples - self.lead_in)
-
-    def batch(self, step: int) -> tuple[int, np.ndarray]:
-        """(epoch, sample indices) of a step."""
-        epoch, position = self.position(step)
-        order = self._order_cache(epoch)
-        return epoch, order[position * self.batch_size : (position + 1) * self.batch_size]
-
-    def _order_cache(self, epoch: int) -> np.ndarray:
-        # once per pass, not per step: a permutation of up to 10^5 samples costs milliseconds
-        cached = self.__dict__.get("_cached")
-        if cached is None or cached[0] != epoch:
-            cached = (epoch, self.order(epoch))
-            object.__setattr__(self, "_cached", cached)
-        return cached[1]

@@ -145,6 +145,10 @@ class _Loop:
         # Subnormal floats (from ever sharper attention) are slow on x86 CPUs: without this,
         # the wide pt1 fell from 1.9 to 1.4 steps/s by step 1,000 (benchmarks/flush_denormal.py).
         torch.set_flush_denormal(True)
+        if config.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, not {config.precision!r}")
+        self.trainable = [p for p in model.parameters() if p.requires_grad]  # LoRA: adapters
+        self.order = (None, None)  # (pass, its sample order)
         self.state = {"step": 0, "tokens": 0, "train_seconds": 0.0, "losses": []}
         self.state.update(validations=[], stopped_early=None)
 
@@ -233,10 +237,6 @@ class _Loop:
         return self.statistics()
 
     def autocast(self):
-        if self.config.precision not in PRECISIONS:
-            raise ValueError(
-                f"precision must be one of {PRECISIONS}, not {self.config.precision!r}"
-            )
         return torch.autocast(
             torch.device(self.device).type,
             dtype=torch.bfloat16,
@@ -248,7 +248,10 @@ class _Loop:
         position)."""
         state, world = self.state, self.world
         epoch, position = self.schedule.position(state["step"])
-        _, batch = self.schedule.batch(state["step"])
+        if self.order[0] != epoch:  # once per pass: a permutation of its samples
+            self.order = (epoch, self.schedule.order(epoch))
+        size = self.config.batch_size
+        batch = self.order[1][position * size : (position + 1) * size]
         # This process's share of the global batch, and its weight in the batch mean.
         local = batch[self.rank :: world]
         weight = len(local) / len(batch)
@@ -264,7 +267,7 @@ class _Loop:
         # of the global batch's mean loss (with one process: unchanged).
         self.gradient.backward(
             {name: loss * world for name, loss in losses.items()},
-            [p for p in self.model.parameters() if p.requires_grad],
+            self.trainable,
         )
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
         lr = self.scheduler.get_last_lr()[0]

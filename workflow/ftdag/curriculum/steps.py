@@ -4,7 +4,6 @@ curriculum.smk), taking plain paths and config values. Only these functions open
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
@@ -110,9 +109,15 @@ def train_stage(
     model = load_vlm(parent_dir, device=device)
     data = VisionQAData(processor, records, image_loader(resolution, colour), template)
     config = TrainConfig.from_config({**training, "seed": seed})
-    parent = hashlib.sha256((Path(parent_dir) / "model.safetensors").read_bytes()).hexdigest()
     started = time.time()
-    stats = train(model, data, config, checkpoint, parent[:16], device)
+    stats = train(
+        model,
+        data,
+        config,
+        checkpoint,
+        io.file_digest(Path(parent_dir) / "model.safetensors"),
+        device,
+    )
     stats["wall_seconds"] = round(time.time() - started, 3)
     stats["question_stages"] = list(question_stages)
     save_vlm(model, processor, out_dir)

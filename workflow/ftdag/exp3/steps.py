@@ -6,7 +6,6 @@ without Snakemake. Only these functions open files; the modules they call comput
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
@@ -63,10 +62,6 @@ def make_training_set(model: str, world_path, eval_paths, data_config: dict, out
     )
 
 
-def _file_digest(path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
-
-
 def _train_and_save(
     model, tokenizer, train_data, training: dict, out_dir, checkpoint, run_id, tracker
 ):
@@ -83,7 +78,7 @@ def _train_and_save(
         data,
         TrainConfig.from_config(training),
         checkpoint,
-        run_id + _file_digest(train_data),
+        run_id,
         device,
         tracker=tracker,
     )
@@ -173,7 +168,9 @@ def finetune(
                 task_type="CAUSAL_LM",
             ),
         )
-    run_id = _file_digest(Path(parent_dir) / "model.safetensors") + json.dumps(training.get("lora"))
+    run_id = io.file_digest(Path(parent_dir) / "model.safetensors") + json.dumps(
+        training.get("lora")
+    )
     tracker = _tracker(tracking, run_name, training)
     _train_and_save(model, tokenizer, train_data, training, out_dir, checkpoint, run_id, tracker)
 
