@@ -149,6 +149,7 @@ class _Loop:
             raise ValueError(f"precision must be one of {PRECISIONS}, not {config.precision!r}")
         self.trainable = [p for p in model.parameters() if p.requires_grad]  # LoRA: adapters
         self.order = (None, None)  # (pass, its sample order)
+        self.stopping = False  # all processes agreed to stop after this step
         self.state = {"step": 0, "tokens": 0, "train_seconds": 0.0, "losses": []}
         self.state.update(validations=[], stopped_early=None)
 
@@ -221,9 +222,9 @@ class _Loop:
                     self.end_of_pass(epoch, position)
                 done = self.state["step"] == total or bool(self.state["stopped_early"])
                 every = self.state["step"] % self.config.checkpoint_every == 0
-                if not done and (every or stop_requested):
+                if not done and (every or self.stopping):
                     self.save()
-                if stop_requested and not done:
+                if self.stopping and not done:
                     distributed.barrier()  # the checkpoint is complete before any process exits
                     log.warning(
                         "stopped by signal at step %d; checkpoint saved", self.state["step"]
@@ -282,8 +283,11 @@ class _Loop:
             torch.distributed.all_reduce(shared)
             loss, tokens, stops = shared.tolist()  # one device sync
             tokens = int(tokens)
-            if stops and not stop_requested:
-                stop_requested.append(True)
+        else:
+            stops = bool(stop_requested)
+        # Decided from the exchange, not from the flag: a signal that arrives after it is
+        # acted on at the next step, so that every process stops at the same one.
+        self.stopping = bool(stops)
         seconds = time.perf_counter() - started
 
         state["step"] += 1
