@@ -45,7 +45,12 @@ def test_scenes_are_deterministic_varied_and_drawn_where_they_say():
     first, again = scenes(50), scenes(50)
     assert [s.to_dict() for s in first] == [s.to_dict() for s in again]
     assert {(s.width, s.height) for s in scenes()} == set(ASPECTS)
-    assert {len(s.shapes) for s in scenes()} == {0, 1, 2, 3, 4}
+    assert {len(s.shapes) for s in scenes()} == {0, 1, 2, 3}  # max_shapes 3 by default
+    big = [generate_scene(np.random.default_rng(i), 5, (4, 10)) for i in range(100)]
+    assert {len(s.shapes) for s in big} == {0, 1, 2, 3, 4, 5}
+    assert all(4 <= shape.size < 10 for s in big for shape in s.shapes)
+    with pytest.raises(ValueError, match="shape sizes"):
+        generate_scene(np.random.default_rng(0), 3, (30, 20))
     for scene in first:
         assert Scene.from_dict(json.loads(json.dumps(scene.to_dict()))) == scene
         image = render(scene)

@@ -124,3 +124,23 @@ def test_batched_answers_about_images_equal_one_at_a_time(saved):
     ]
     assert batched == single
     assert any(len(a) > 1 for a in batched)  # an untrained model rambles: a real comparison
+
+
+def test_a_corpus_makes_its_words_single_tokens_and_survives_a_reload(tmp_path):
+    corpus = ["What colour is the circle? red", "Is there any shape? yes"] * 3
+    tokenizer = build_vlm_tokenizer(corpus)
+    assert build_vlm_tokenizer(list(reversed(corpus))).get_vocab() == tokenizer.get_vocab()
+    text = IMAGE_PLACEHOLDER + "What colour is the zebra?\nAnswer: red"
+    tokens = tokenizer.convert_ids_to_tokens(tokenizer(text)["input_ids"])
+    assert tokens[:3] == list(VISION_TOKENS[:1]) + [IMAGE_PAD, VISION_TOKENS[2]]
+    assert tokens[3:14] == ["What", " ", "colour", " ", "is", " ", "the", " ", "z", "e", "b"]
+    assert tokens[-1] == "red" and "Answer" not in tokenizer.get_vocab()  # unseen: characters
+    assert (
+        tokenizer.decode(tokenizer(text)["input_ids"], skip_special_tokens=True)
+        == text[len(IMAGE_PLACEHOLDER) :]
+    )
+    model = build_vlm(tokenizer, seed=0, **DIMS)
+    save_vlm(model, build_processor(tokenizer, RESOLUTION), tmp_path / "m")
+    reloaded = load_processor(tmp_path / "m").tokenizer
+    assert reloaded(text)["input_ids"] == tokenizer(text)["input_ids"]
+    assert model.config.image_token_id == reloaded.convert_tokens_to_ids(IMAGE_PAD)

@@ -45,7 +45,11 @@ def test_default_dry_run_plans_the_wide_campaign(tmp_path):
     assert counts["exp3_training_curves"] == 1
     assert counts["exp3_pt1_learning"] == 1
     assert counts["campaign_cost"] == counts["campaign_page"] == 1
-    assert counts["total"] == 54
+    # curriculum: data, splits, one base; random 1 stage + curriculum 3, each evaluated.
+    assert counts["curriculum_base"] == 1
+    assert counts["curriculum_stage"] == counts["curriculum_evaluate"] == 4
+    assert counts["curriculum_plot"] == 3
+    assert counts["total"] == 54 + 16
 
 
 def test_all_archs_and_pairs(tmp_path):
@@ -236,6 +240,8 @@ def test_smoke_campaign_killed_and_resumed(tmp_path, smoke_run):
     assert "pt1_learning.html" in report and "Did pt1 learn the world?" in report
     assert "campaign.html" in report and "cost.html" in report
     assert "opens on the campaign" in report  # the landing page (workflow.rst)
+    assert "accuracy_after_each_stage.png" in report and "Accuracy after each stage" in report
+    assert "summary.html" in report and "Curriculum verdict" in report
 
 
 @pytest.mark.slow
@@ -249,6 +255,12 @@ def test_every_result_carries_provenance_and_the_campaign_its_cost(smoke_run):
         assert sidecar["devices"]  # the CPU model here
     summary = json.loads((results / "exp3/plots/tiny_ftwb2_vs_ftwb1.summary.json").read_text())
     assert summary["provenance"]["config_hash"] == sidecar["config_hash"]
+    curriculum = json.loads((results / "curriculum/summary.csv.provenance.json").read_text())
+    assert len(curriculum["config_hash"]) == 16 and curriculum["devices"]
+    assert (
+        "Provenance: config hash " + curriculum["config_hash"]
+        in (results / "curriculum/verdict.md").read_text()
+    )
 
     cost = pd.read_csv(results / "cost.csv")
     counts = cost["rule"].value_counts()
@@ -264,7 +276,8 @@ def test_every_result_carries_provenance_and_the_campaign_its_cost(smoke_run):
     # Upstream of the plot: world, tokenizer, eval sets, 10 training sets, pt1, 9 fine-tunes,
     # 10 evaluations, metrics, pt1_learning and the plot itself; not the other two plots.
     assert plot["jobs"] == 1 + 1 + 1 + 10 + 1 + 9 + 10 + 1 + 1 + 1
-    upstream = cost[~cost["rule"].isin(["exp3_plot", "exp3_training_curves"])]
+    exp3 = cost[cost["rule"].str.startswith("exp3_")]
+    upstream = exp3[~exp3["rule"].isin(["exp3_plot", "exp3_training_curves"])]
     own = cost[(cost["rule"] == "exp3_plot") & (cost["wildcards"].str.contains("ftwb2_vs_ftwb1"))]
     expected = upstream["device_hours"].sum() + own["device_hours"].sum()
     assert plot["core_hours"] == pytest.approx(expected, rel=1e-3, abs=1e-6)
@@ -272,3 +285,4 @@ def test_every_result_carries_provenance_and_the_campaign_its_cost(smoke_run):
     assert curves["jobs"] == 3 + 10 + 1 + 9 + 1  # data, pt1, fine-tunes, itself: no evaluation
     page = (results / "campaign.html").read_text()
     assert "config hash" in page and "pt1 clearly learned" in page and "device-hours" in page
+    assert "<h3>curriculum</h3>" in page and "Most accurate" in page

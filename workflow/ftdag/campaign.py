@@ -77,6 +77,14 @@ def exp3_findings(pt1_learning_csvs: dict[str, str], summaries: dict[str, str]) 
     return "<ul>" + "".join(items) + "</ul>"
 
 
+def verdict_findings(verdict_md) -> str:
+    """A family's Markdown verdict, its title dropped (the page gives the family's name)."""
+    from ftdag.core.html import markdown_html
+
+    lines = Path(verdict_md).read_text().splitlines()
+    return markdown_html("\n".join(line for line in lines if not line.startswith("# ")))
+
+
 def campaign_page(config: dict, findings: dict[str, str], cost_csv, out_html) -> None:
     """The landing table of the report: what was run, with what config, what each family
     found, and what it cost."""

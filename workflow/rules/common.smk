@@ -41,9 +41,8 @@ def get_final_outputs():
 
 
 def get_family_outputs():
-    # The curriculum family runs by its own target (results/curriculum/plots/...) and joins the
-    # default target once its default models learn beyond the majority answer.
-    return get_exp3_outputs()
+    """Every family's results; the cost table is made after all of them."""
+    return [*get_exp3_outputs(), *get_curriculum_outputs()]
 
 
 # --- exp3: names from ftdag.exp3.names, inputs of workflow/rules/exp3.smk ---------------
@@ -108,18 +107,27 @@ def get_exp3_run_name(wildcards):
 CURRICULUM = config["curriculum"]
 CURRICULUM_ARMS = CURRICULUM["arms"]
 CURRICULUM_SPLITS = ("train", "validation", "test")
+CURRICULUM_TINY = curriculum_config_checks.TINY
+CURRICULUM_PLOTS = (
+    "accuracy_by_stage",
+    "accuracy_after_each_stage",
+    "cost_vs_accuracy",
+)
 
 
 wildcard_constraints:
     curriculum_arm="|".join(CURRICULUM_ARMS),
     curriculum_seed="|".join(str(s) for s in CURRICULUM["seeds"]),
     curriculum_stage="[0-9]+",
+    curriculum_resolution="[0-9]+",
+    curriculum_plot="|".join(CURRICULUM_PLOTS),
 
 
 def get_curriculum_outputs():
     return [
         "results/curriculum/summary.csv",
-        "results/curriculum/plots/accuracy_by_stage.png",
+        "results/curriculum/verdict.md",
+        *expand("results/curriculum/plots/{plot}.png", plot=CURRICULUM_PLOTS),
     ]
 
 
@@ -133,30 +141,91 @@ def get_curriculum_stage_models():
     ]
 
 
+def _curriculum_path(key, pattern):
+    arm, seed, stage = key.split("/")
+    return pattern.format(arm=arm, seed=seed, stage=stage)
+
+
 def get_curriculum_evaluations(wildcards=None):
     return {
-        key: "results/curriculum/{0}/seed{1}/eval/stage{2}.csv".format(*key.split("/"))
+        key: _curriculum_path(
+            key, "results/curriculum/{arm}/seed{seed}/eval/stage{stage}.csv"
+        )
         for key in get_curriculum_stage_models()
     }
 
 
+def get_curriculum_stage_benchmarks(wildcards=None):
+    """The training jobs' benchmark files: what each stage model cost."""
+    return {
+        key: _curriculum_path(
+            key, "results/benchmarks/curriculum/{arm}/seed{seed}/stage{stage}.tsv"
+        )
+        for key in get_curriculum_stage_models()
+    }
+
+
+def get_curriculum_final_predictions(wildcards=None):
+    """Each arm's final models' predictions, one file per seed."""
+    return {
+        arm: [
+            f"results/curriculum/{arm}/seed{seed}/eval/stage{len(spec['stages'])}"
+            ".predictions.jsonl"
+            for seed in CURRICULUM["seeds"]
+        ]
+        for arm, spec in CURRICULUM_ARMS.items()
+    }
+
+
+def get_curriculum_resolution(wildcards):
+    arm = CURRICULUM_ARMS[wildcards.curriculum_arm]
+    return arm.get("resolution") or CURRICULUM["resolution"]
+
+
 def get_curriculum_parent(wildcards):
-    """Stage 1 starts from the base model; stage k from stage k - 1 of the same arm and seed."""
+    """What a stage starts from: stage k > 1 from stage k - 1 of the same arm and seed;
+    stage 1 from the arm's base: the tiny model the workflow builds, or a hub id or path.
+    """
+    arm = CURRICULUM_ARMS[wildcards.curriculum_arm]
     k = int(wildcards.curriculum_stage)
-    if not 1 <= k <= len(CURRICULUM_ARMS[wildcards.curriculum_arm]["stages"]):
+    if not 1 <= k <= len(arm["stages"]):
         raise WorkflowError(
             f"arm {wildcards.curriculum_arm} has no stage {k} (curriculum.arms)"
         )
-    if k == 1:
-        return f"results/curriculum/base/seed{wildcards.curriculum_seed}"
-    return "results/curriculum/{a}/seed{s}/stage{k}".format(
-        a=wildcards.curriculum_arm, s=wildcards.curriculum_seed, k=k - 1
-    )
+    if k > 1:
+        return "results/curriculum/{a}/seed{s}/stage{k}".format(
+            a=wildcards.curriculum_arm, s=wildcards.curriculum_seed, k=k - 1
+        )
+    if arm["base"] == CURRICULUM_TINY:
+        return "results/curriculum/base/{r}px/seed{s}".format(
+            r=get_curriculum_resolution(wildcards), s=wildcards.curriculum_seed
+        )
+    return arm["base"]
+
+
+def get_curriculum_parent_input(wildcards):
+    """The parent as an input file where the workflow makes it (not a hub id)."""
+    parent = get_curriculum_parent(wildcards)
+    return [parent] if parent.startswith("results/") else []
 
 
 def get_curriculum_stage(wildcards):
     arm = CURRICULUM_ARMS[wildcards.curriculum_arm]
     return arm["stages"][int(wildcards.curriculum_stage) - 1]
+
+
+def get_curriculum_lora(wildcards):
+    return CURRICULUM_ARMS[wildcards.curriculum_arm]["lora"]
+
+
+def get_curriculum_config_hash(wildcards=None):
+    """The config values the family's results depend on: its whole section."""
+    return config_hash(CURRICULUM)
+
+
+def get_curriculum_template_texts(wildcards):
+    """Every template's text (a function, so that Snakemake leaves '{question}' alone)."""
+    return list(CURRICULUM["templates"].values())
 
 
 def get_curriculum_template(wildcards):

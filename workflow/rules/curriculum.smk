@@ -6,6 +6,7 @@
 
 
 localrules:
+    curriculum_accuracy,
     curriculum_summary,
     curriculum_plot,
 
@@ -46,24 +47,28 @@ rule curriculum_splits:
 
 
 rule curriculum_base:
+    input:
+        "results/curriculum/data/train.jsonl",
     output:
-        directory("results/curriculum/base/seed{curriculum_seed}"),
+        directory(
+            "results/curriculum/base/{curriculum_resolution}px/seed{curriculum_seed}"
+        ),
     log:
-        "results/logs/curriculum/base_seed{curriculum_seed}.log",
+        "results/logs/curriculum/base_{curriculum_resolution}px_seed{curriculum_seed}.log",
     benchmark:
-        "results/benchmarks/curriculum/base_seed{curriculum_seed}.tsv"
+        "results/benchmarks/curriculum/base_{curriculum_resolution}px_seed{curriculum_seed}.tsv"
     conda:
         "../../envs/torch.yaml"
     params:
         model=CURRICULUM["model"],
-        resolution=CURRICULUM["resolution"],
+        templates=get_curriculum_template_texts,
     script:
         "../scripts/curriculum_base.py"
 
 
 rule curriculum_stage:
     input:
-        parent=get_curriculum_parent,
+        get_curriculum_parent_input,
         train="results/curriculum/data/train.jsonl",
     output:
         directory(
@@ -80,11 +85,13 @@ rule curriculum_stage:
         mem_mb=4000,
         runtime=120,
     params:
+        parent=get_curriculum_parent,
         stage=get_curriculum_stage,
         template=get_curriculum_template,
-        resolution=CURRICULUM["resolution"],
+        resolution=get_curriculum_resolution,
         colour=CURRICULUM["padding_colour"],
         training=CURRICULUM["training"],
+        lora=get_curriculum_lora,
         checkpoint="results/curriculum/{curriculum_arm}/seed{curriculum_seed}/checkpoints/stage{curriculum_stage}.pt",
         device=RUNTIME["device"],
     script:
@@ -110,21 +117,47 @@ rule curriculum_evaluate:
         runtime=60,
     params:
         template=get_curriculum_template,
-        resolution=CURRICULUM["resolution"],
+        resolution=get_curriculum_resolution,
         colour=CURRICULUM["padding_colour"],
         eval=CURRICULUM["eval"],
         device=RUNTIME["device"],
+        config_hash=get_curriculum_config_hash,
     script:
         "../scripts/curriculum_evaluate.py"
 
 
-rule curriculum_summary:
+rule curriculum_accuracy:
     input:
         unpack(get_curriculum_evaluations),
         train="results/curriculum/data/train.jsonl",
         test="results/curriculum/data/test.jsonl",
     output:
-        "results/curriculum/summary.csv",
+        "results/curriculum/accuracy_by_seed.csv",
+    log:
+        "results/logs/curriculum/accuracy.log",
+    benchmark:
+        "results/benchmarks/curriculum/accuracy.tsv"
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        evaluations=list(get_curriculum_evaluations()),
+    script:
+        "../scripts/curriculum_accuracy.py"
+
+
+rule curriculum_summary:
+    input:
+        by_seed=rules.curriculum_accuracy.output[0],
+        benchmarks=get_curriculum_stage_benchmarks().values(),
+        predictions=sum(get_curriculum_final_predictions().values(), []),
+    output:
+        csv="results/curriculum/summary.csv",
+        verdict="results/curriculum/verdict.md",
+        html=report(
+            "results/curriculum/summary.html",
+            caption="../report/curriculum/summary.rst",
+            category="curriculum",
+        ),
     log:
         "results/logs/curriculum/summary.log",
     benchmark:
@@ -132,24 +165,27 @@ rule curriculum_summary:
     conda:
         "../../envs/analysis.yaml"
     params:
-        evaluations=list(get_curriculum_evaluations()),
+        benchmarks=get_curriculum_stage_benchmarks(),
+        predictions=get_curriculum_final_predictions(),
+        arms=CURRICULUM_ARMS,
+        config_hash=get_curriculum_config_hash,
     script:
         "../scripts/curriculum_summary.py"
 
 
 rule curriculum_plot:
     input:
-        rules.curriculum_summary.output[0],
+        rules.curriculum_summary.output.csv,
     output:
         report(
-            "results/curriculum/plots/accuracy_by_stage.png",
-            caption="../report/curriculum/accuracy_by_stage.rst",
+            "results/curriculum/plots/{curriculum_plot}.png",
+            caption="../report/curriculum/plot.rst",
             category="curriculum",
         ),
     log:
-        "results/logs/curriculum/plot.log",
+        "results/logs/curriculum/plot_{curriculum_plot}.log",
     benchmark:
-        "results/benchmarks/curriculum/plot.tsv"
+        "results/benchmarks/curriculum/plot_{curriculum_plot}.tsv"
     conda:
         "../../envs/analysis.yaml"
     script:

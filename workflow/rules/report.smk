@@ -39,6 +39,7 @@ rule campaign_page:
             "results/exp3/plots/{arch}_ftwb1_evaluation_heatmap.summary.json",
             arch=EXP3["run_archs"],
         ),
+        curriculum_verdict=rules.curriculum_summary.output.verdict,
     output:
         report(
             "results/campaign.html",

@@ -9,6 +9,7 @@ with job_log(snakemake.log[0], "campaign_page"):
         "exp3": campaign.exp3_findings(
             dict(zip(archs, snakemake.input.pt1_learning, strict=True)),
             dict(zip(archs, snakemake.input.summaries, strict=True)),
-        )
+        ),
+        "curriculum": campaign.verdict_findings(snakemake.input.curriculum_verdict),
     }
     campaign.campaign_page(snakemake.config, findings, snakemake.input.cost, snakemake.output[0])

@@ -10,7 +10,12 @@ with job_log(snakemake.log[0], "curriculum_data"):
     data = snakemake.params.data
     if data["source"] == GENERATED:
         steps.make_scenes(
-            data["n_scenes"], data["seed"], snakemake.output.records, snakemake.output.images
+            data["n_scenes"],
+            data["seed"],
+            data["max_shapes"],
+            data["shape_size"],
+            snakemake.output.records,
+            snakemake.output.images,
         )
     else:  # the user's images stay where they are
         Path(snakemake.output.images).mkdir(parents=True, exist_ok=True)

@@ -16,4 +16,5 @@ with job_log(snakemake.log[0], "curriculum_evaluate"):
         snakemake.output.metrics,
         snakemake.output.predictions,
         pick_device(snakemake.params.device),
+        snakemake.params.config_hash,
     )

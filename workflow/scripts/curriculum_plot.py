@@ -1,11 +1,10 @@
-"""Accuracy by question stage, the arms side by side."""
+"""One of the curriculum family's plots, from summary.csv."""
 
 import pandas as pd
 
 from ftdag.core.jobs import job_log
-from ftdag.curriculum.plots import plot_accuracy_by_stage
+from ftdag.curriculum import plots
 
 with job_log(snakemake.log[0], "curriculum_plot"):
-    plot_accuracy_by_stage(
-        pd.read_csv(snakemake.input[0], dtype={"eval_stage": str}), snakemake.output[0]
-    )
+    plot = getattr(plots, f"plot_{snakemake.wildcards.curriculum_plot}")
+    plot(pd.read_csv(snakemake.input[0], dtype={"eval_stage": str}), snakemake.output[0])

@@ -23,3 +23,10 @@ def html_page(title: str, body: str) -> str:
 
 def table_html(frame: pd.DataFrame) -> str:
     return frame.to_html(index=False, border=0, float_format=lambda v: f"{v:.4g}")
+
+
+def markdown_html(text: str) -> str:
+    """Markdown (with tables) as HTML, for verdicts written as .md and shown in the report."""
+    import markdown
+
+    return markdown.markdown(text, extensions=["tables"])

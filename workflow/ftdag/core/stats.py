@@ -16,3 +16,32 @@ def wilson_interval(p: float, n: int, z: float = Z95) -> tuple[float, float]:
     centre = (p + z2 / (2 * n)) / (1 + z2 / n)
     half = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
     return centre - half, centre + half
+
+
+def mean_sd(values) -> tuple[float, float | None]:
+    """Mean and sample standard deviation (None for a single value)."""
+    values = [float(v) for v in values]
+    if not values:
+        raise ValueError("no values")
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return mean, None
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+
+
+def paired_bootstrap_difference(
+    a, b, n_resamples: int = 2000, seed: int = 0
+) -> tuple[float, float, float]:
+    """Mean of b - a over paired items (the same questions scored by two models), with a 95%
+    percentile interval from resampling the items."""
+    import numpy as np
+
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.shape != b.shape or a.ndim != 1 or len(a) == 0:
+        raise ValueError(f"paired scores must be two equal, non-empty lists: {a.shape}, {b.shape}")
+    differences = b - a
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(differences), size=(n_resamples, len(differences)))
+    means = differences[picks].mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return float(differences.mean()), float(low), float(high)

@@ -15,10 +15,11 @@ config's `*_token_id` fields name.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 
 import torch
-from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
+from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import (
     AutoModelForImageTextToText,
     AutoTokenizer,
@@ -44,13 +45,25 @@ IMAGE_PLACEHOLDER = VISION_START + IMAGE_PAD + VISION_END  # the processor expan
 PATCH, MERGE = 14, 2  # Qwen2-VL: 14-pixel patches, 2x2 merged into one token
 
 
-def build_vlm_tokenizer() -> PreTrainedTokenizerFast:
-    """Characters (as the exp3 tokenizer), a newline, and the vision tokens as single tokens."""
+def build_vlm_tokenizer(corpus: Iterable[str] = (), max_vocab: int = 2000):
+    """Characters (as the exp3 tokenizer), a newline and the vision tokens; with a `corpus`,
+    also the words of that text as single tokens (BPE merges within words, learnt from it):
+    a question of 30 characters is then 12 tokens, which a tiny model reads more easily and
+    trains on faster. Words it never saw fall back to characters."""
     specials = [PAD, BOS, EOS, *VISION_TOKENS]
-    vocab = {token: i for i, token in enumerate([*specials, *CHARACTERS, "\n"])}
-    core = Tokenizer(models.WordLevel(vocab=vocab, unk_token=PAD))
-    core.pre_tokenizer = pre_tokenizers.Split(Regex(r"<\|[a-z_]+\|>|."), behavior="isolated")
+    core = Tokenizer(models.BPE(unk_token=PAD))
+    # Vision tokens whole, words whole (merges stay inside them), everything else alone.
+    core.pre_tokenizer = pre_tokenizers.Split(
+        Regex(r"<\|[a-z_]+\|>|[A-Za-z]+|."), behavior="isolated"
+    )
     core.decoder = decoders.Fuse()
+    trainer = trainers.BpeTrainer(
+        vocab_size=max_vocab,
+        special_tokens=specials,
+        initial_alphabet=[*CHARACTERS, "\n"],
+        show_progress=False,
+    )
+    core.train_from_iterator(sorted(corpus), trainer)
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=core,
         bos_token=BOS,
@@ -156,15 +169,27 @@ _TOKEN_IDS = {
 }
 
 
+# The stock processor class of each model type, what AutoProcessor builds where torchvision is
+# installed; `ImageTextProcessor` stands in for it here.
+STOCK_PROCESSORS = {
+    "qwen2_vl": "Qwen2VLProcessor",
+    "qwen2_5_vl": "Qwen2_5_VLProcessor",
+    "qwen3_vl": "Qwen3VLProcessor",
+}
+
+
 def save_vlm(model, processor, path) -> None:
     """Model, tokenizer and processor in one folder, atomically. The processor is recorded
-    as a stock Qwen2VLProcessor (what AutoProcessor loads where torchvision is installed)."""
+    as the model type's stock processor (what AutoProcessor loads where torchvision is
+    installed)."""
     with atomic_dir(path) as tmp:
         model.save_pretrained(tmp)
         processor.save_pretrained(tmp)
         config_path = Path(tmp) / "processor_config.json"
         config = json.loads(config_path.read_text())
-        config["processor_class"] = Qwen2VLProcessor.__name__
+        config["processor_class"] = STOCK_PROCESSORS.get(
+            model.config.model_type, Qwen2VLProcessor.__name__
+        )
         config_path.write_text(json.dumps(config, indent=2) + "\n")
 
 

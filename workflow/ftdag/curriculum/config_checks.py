@@ -8,6 +8,7 @@ from pathlib import Path
 from ftdag.curriculum.data import DataError, load_user_records
 
 GENERATED = "generated"
+TINY = "tiny"  # an arm's base built from curriculum.model
 
 
 def problems(section: dict) -> list[str]:
@@ -19,10 +20,22 @@ def problems(section: dict) -> list[str]:
                 f"config key 'curriculum.arms.{name}.template': {arm['template']!r} is not a "
                 f"template of curriculum.templates ({', '.join(section['templates'])})"
             )
-    if section["resolution"] % 28:
+        own = arm.get("resolution")
+        resolution = own or section["resolution"]
+        if arm["base"] == TINY and resolution % 28:
+            key = f"curriculum.arms.{name}.resolution" if own else "curriculum.resolution"
+            problems.append(
+                f"config key '{key}': {resolution} is not a multiple of 28 (the tiny model's "
+                "14-pixel patches, merged 2 x 2)"
+            )
+        base = arm["base"]
+        if base != TINY and base.startswith((".", "/")) and not Path(base).is_dir():
+            problems.append(f"config key 'curriculum.arms.{name}.base': no folder {base}")
+    low, high = section["data"]["shape_size"]
+    if low >= high:
         problems.append(
-            f"config key 'curriculum.resolution': {section['resolution']} is not a multiple of "
-            "28 (14-pixel patches merged 2 x 2)"
+            f"config key 'curriculum.data.shape_size': [{low}, {high}] is not [low, high) "
+            "with low < high"
         )
     model = section["model"]
     if (

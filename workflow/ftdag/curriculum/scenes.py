@@ -59,9 +59,16 @@ class Scene:
         return cls(data["width"], data["height"], tuple(Shape(**s) for s in data["shapes"]))
 
 
-def generate_scene(rng: np.random.Generator, max_shapes: int = 4) -> Scene:
+def generate_scene(
+    rng: np.random.Generator, max_shapes: int = 3, sizes: tuple[int, int] = (20, 36)
+) -> Scene:
     """Up to `max_shapes` shapes that do not overlap, each (kind, colour) at most once, so
-    that "the red circle" names one shape."""
+    that "the red circle" names one shape. A shape's size (radius or half side, in pixels of
+    a canvas 112 to 224 wide) is drawn from `sizes` [low, high); one that finds no free place
+    is left out."""
+    low, high = sizes
+    if not 2 <= low < high <= 50:
+        raise ValueError(f"shape sizes {sizes}: expected 2 <= low < high <= 50")
     width, height = ASPECTS[int(rng.integers(len(ASPECTS)))]
     count = int(rng.integers(0, max_shapes + 1))
     pairs = [(k, c) for k in KINDS for c in COLOURS]
@@ -70,7 +77,7 @@ def generate_scene(rng: np.random.Generator, max_shapes: int = 4) -> Scene:
     for index in chosen:
         kind, colour = pairs[index]
         for _ in range(200):
-            size = int(rng.integers(10, 24))
+            size = int(rng.integers(low, high))
             x = int(rng.integers(size + 2, width - size - 2))
             y = int(rng.integers(size + 2, height - size - 2))
             candidate = Shape(kind, colour, x, y, size)

@@ -12,19 +12,20 @@ from pathlib import Path
 import numpy as np
 
 from ftdag.core import io
+from ftdag.core.provenance import provenance, write_sidecar
 from ftdag.curriculum import data as curriculum_data
 from ftdag.curriculum.scenes import generate_scene, questions, render
 
 log = logging.getLogger("ftdag.curriculum")
 
 
-def make_scenes(n_scenes: int, seed: int, out_records, out_images) -> None:
+def make_scenes(n_scenes: int, seed: int, max_shapes: int, sizes, out_records, out_images) -> None:
     """Generated scenes as PNGs and their questions as records of the user format."""
     rng = np.random.default_rng(seed)
     records = []
     with io.atomic_dir(out_images) as tmp:
         for i in range(n_scenes):
-            scene = generate_scene(rng)
+            scene = generate_scene(rng, max_shapes, tuple(sizes))
             name = f"scene{i:05d}.png"
             render(scene).save(Path(tmp) / name)
             records += [{"image": f"images/{name}", **q} for q in questions(scene, rng)]
@@ -73,31 +74,45 @@ def image_loader(resolution: int, colour):
     return image_of
 
 
-def build_base(model_dims: dict, resolution: int, seed: int, out_dir) -> None:
-    """The embedded default's base model: a tiny Qwen2-VL built from config dims."""
+def build_base(
+    model_dims: dict, resolution: int, seed: int, train_split, templates: list[str], out_dir
+) -> None:
+    """The embedded default's base model: a tiny Qwen2-VL built from config dims, with a
+    tokenizer whose words are those of the training questions, answers and templates."""
     from ftdag.core.vlm import build_processor, build_vlm, build_vlm_tokenizer, save_vlm
 
-    tokenizer = build_vlm_tokenizer()
+    records = io.read_jsonl(train_split)
+    corpus = [*templates, *(f"{r['question']} {r['answer']}" for r in records)]
+    tokenizer = build_vlm_tokenizer(corpus)
     model = build_vlm(tokenizer, seed=seed, **model_dims)
     save_vlm(model, build_processor(tokenizer, resolution), out_dir)
-    log.info("base model: %d parameters", sum(p.numel() for p in model.parameters()))
+    log.info(
+        "base model: %d parameters, %d tokens in the vocabulary",
+        sum(p.numel() for p in model.parameters()),
+        len(tokenizer),
+    )
 
 
 def train_stage(
-    parent_dir,
+    parent,
     train_split,
     question_stages: list[int],
     template: str,
     resolution: int,
     colour,
     training: dict,
+    lora: dict | None,
     seed: int,
     checkpoint,
     out_dir,
     device: str,
 ) -> None:
-    """One stage of an arm: the parent's weights trained on the questions of `question_stages`
-    (shuffled together); resumes from its checkpoint when restarted."""
+    """One stage of an arm: the parent's weights (a saved folder or a hub id) trained on the
+    questions of `question_stages`, shuffled together, fully or with LoRA adapters merged back
+    at the end. Resumes from its checkpoint when restarted; under torchrun, every process
+    trains its share of each batch and the first one saves."""
+    from ftdag.core import distributed
+    from ftdag.core.lora import add_lora, merged
     from ftdag.core.train import TrainConfig, train
     from ftdag.core.vlm import load_processor, load_vlm, save_vlm
     from ftdag.curriculum.batches import VisionQAData
@@ -105,22 +120,23 @@ def train_stage(
     records = [r for r in io.read_jsonl(train_split) if r["stage"] in question_stages]
     if not records:
         raise ValueError(f"no training questions of stages {question_stages} in {train_split}")
-    processor = load_processor(parent_dir)
-    model = load_vlm(parent_dir, device=device)
+    processor = load_processor(parent)
+    model = load_vlm(parent, device=device)
+    if lora:
+        model = add_lora(model, lora, task_type=None)
     data = VisionQAData(processor, records, image_loader(resolution, colour), template)
     config = TrainConfig.from_config({**training, "seed": seed})
+    weights = Path(parent) / "model.safetensors"
+    run_id = (io.file_digest(weights) if weights.exists() else str(parent)) + json.dumps(lora)
+    device = str(next(model.parameters()).device)  # with its index: cuda:1 under torchrun
     started = time.time()
-    stats = train(
-        model,
-        data,
-        config,
-        checkpoint,
-        io.file_digest(Path(parent_dir) / "model.safetensors"),
-        device,
-    )
+    stats = train(model, data, config, checkpoint, run_id, device)
     stats["wall_seconds"] = round(time.time() - started, 3)
     stats["question_stages"] = list(question_stages)
-    save_vlm(model, processor, out_dir)
+    stats["processes"] = distributed.world_size()
+    if not distributed.is_main():
+        return  # the other processes hold the same weights
+    save_vlm(merged(model), processor, out_dir)
     io.write_json(Path(out_dir) / "train_stats.json", stats)
     Path(checkpoint).unlink(missing_ok=True)
     log.info(
@@ -139,8 +155,10 @@ def evaluate(
     out_csv,
     out_predictions,
     device: str,
+    config_hash: str = "",
 ) -> None:
-    """Every test question, batched greedy answers; accuracy per question stage and overall."""
+    """Every test question, batched greedy answers; accuracy per question stage and overall,
+    with a provenance sidecar."""
     from ftdag.core.vlm import IMAGE_PLACEHOLDER, generate_vision_answers, load_processor, load_vlm
     from ftdag.curriculum.metrics import accuracy_table
 
@@ -164,6 +182,7 @@ def evaluate(
     with io.atomic_path(out_csv) as tmp:
         table.to_csv(tmp, index=False)
     io.write_jsonl(out_predictions, predictions)
+    write_sidecar(out_csv, provenance(config_hash, device))
     for row in table.itertuples():
         log.info(
             "stage %-7s accuracy %.3f (95%%: %.3f-%.3f, n=%d, unread %d)",
@@ -176,7 +195,7 @@ def evaluate(
         )
 
 
-def summarize(eval_csvs: dict[str, str], train_split, test_split, out_csv) -> None:
+def collect_accuracy(eval_csvs: dict[str, str], train_split, test_split, out_csv) -> None:
     """One table: every evaluated model (arm, seed, stage model) by question stage, and the
     majority-answer baseline of the test questions."""
     import pandas as pd
@@ -200,4 +219,55 @@ def summarize(eval_csvs: dict[str, str], train_split, test_split, out_csv) -> No
     table["majority_baseline"] = table["eval_stage"].map(baseline)
     with io.atomic_path(out_csv) as tmp:
         table.to_csv(tmp, index=False)
+    write_sidecar(out_csv, provenance("", inputs=list(eval_csvs.values())))
     log.info("majority baseline: %s", json.dumps(baseline))
+
+
+def provenance_line(record: dict) -> str:
+    code = record["code"]
+    version = code.get("git_commit", "")[:12] or f"ftdag {code.get('package_version')}"
+    return (
+        f"\nProvenance: config hash {record['config_hash']}, code {version}"
+        f"{' (modified)' if code.get('dirty') else ''}, devices {', '.join(record['devices'])}.\n"
+    )
+
+
+def summarize(
+    by_seed_csv,
+    stage_benchmarks: dict[str, str],
+    final_predictions: dict[str, list[str]],
+    arms: dict,
+    out_csv,
+    out_verdict,
+    out_html,
+    config_hash: str = "",
+) -> None:
+    """summary.csv (means over seeds, device-hours, cost per accuracy point), the verdict in
+    Markdown, and both as an HTML page for the report. `stage_benchmarks` maps
+    'arm/seed/stage' to the training job's benchmark file; `final_predictions` maps an arm to
+    its final models' prediction files, one per seed."""
+    import pandas as pd
+
+    from ftdag.core.cost import read_benchmark
+    from ftdag.core.html import html_page, markdown_html, table_html
+    from ftdag.curriculum import summary as curriculum_summary
+
+    by_seed = pd.read_csv(by_seed_csv, dtype={"eval_stage": str})
+    stage_hours = {}
+    for key, path in stage_benchmarks.items():
+        arm, seed, stage = key.split("/")
+        stage_hours[(arm, int(seed), int(stage))] = read_benchmark(path)["device_hours"]
+    table = curriculum_summary.summarize(by_seed, stage_hours)
+    correct = {
+        arm: curriculum_summary.correctness([io.read_jsonl(p) for p in paths])
+        for arm, paths in final_predictions.items()
+    }
+    record = provenance(config_hash, inputs=[by_seed_csv])
+    text = curriculum_summary.verdict(table, arms, correct) + provenance_line(record)
+    with io.atomic_path(out_csv) as tmp:
+        table.to_csv(tmp, index=False)
+    write_sidecar(out_csv, record)
+    io.atomic_write_text(out_verdict, text)
+    body = markdown_html(text) + "<h3>Every stage model</h3>" + table_html(table.round(5))
+    io.atomic_write_text(out_html, html_page("curriculum: accuracy and cost", body))
+    log.info("%s", text)

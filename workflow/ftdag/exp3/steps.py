@@ -66,6 +66,7 @@ def _train_and_save(
     model, tokenizer, train_data, training: dict, out_dir, checkpoint, run_id, tracker
 ):
     from ftdag.core.batches import PromptAnswerData
+    from ftdag.core.lora import merged
     from ftdag.core.model import save_model
     from ftdag.core.train import TrainConfig, train
 
@@ -86,9 +87,7 @@ def _train_and_save(
     stats["processes"] = distributed.world_size()
     if not distributed.is_main():
         return  # the other processes hold the same weights
-    if training.get("lora"):
-        model = model.merge_and_unload()  # evaluation loads a plain model
-    save_model(model, tokenizer, out_dir)
+    save_model(merged(model), tokenizer, out_dir)
     io.write_json(Path(out_dir) / "train_stats.json", stats)
     Path(checkpoint).unlink(missing_ok=True)  # done: a later forced rerun starts afresh
     log.info(
@@ -155,19 +154,9 @@ def finetune(
     tokenizer = load_tokenizer(parent_dir)
     model = load_model(parent_dir, device=device)
     if training.get("lora"):
-        from peft import LoraConfig, get_peft_model
+        from ftdag.core.lora import add_lora
 
-        lora = training["lora"]
-        model = get_peft_model(
-            model,
-            LoraConfig(
-                r=lora["r"],
-                lora_alpha=lora["alpha"],
-                lora_dropout=lora["dropout"],
-                target_modules=list(lora["target_modules"]),
-                task_type="CAUSAL_LM",
-            ),
-        )
+        model = add_lora(model, training["lora"])
     run_id = io.file_digest(Path(parent_dir) / "model.safetensors") + json.dumps(
         training.get("lora")
     )
