@@ -74,7 +74,7 @@ def main() -> None:
     workdir.mkdir(parents=True, exist_ok=True)
     config = ["--configfile", str(args.configfile.resolve())] if args.configfile else []
 
-    plan = snakemake(workdir, "-n", "--quiet", "rules", *TARGETS, *config)
+    plan = snakemake(workdir, *TARGETS, "-n", "--quiet", "rules", *config)
     started = time.perf_counter()
     snakemake(workdir, "--cores", str(args.cores), *TARGETS, *config)
     wall = time.perf_counter() - started

@@ -42,9 +42,8 @@ def collate(ids, answer_start, pad_id: int):
     return input_ids, mask, labels
 
 
-def answer_loss(logits, labels):
-    """Cross-entropy of the answer tokens, averaged per sample, then over the batch: a 4-digit
-    area answer weighs as much as a one-letter compass answer, so no task dominates."""
+def per_sample_answer_loss(logits, labels):
+    """Cross-entropy of each sample's answer tokens, averaged over them: one value per row."""
     logits, labels = logits[:, :-1].float(), labels[:, 1:]  # token t predicts token t+1
     per_token = torch.nn.functional.cross_entropy(
         logits.reshape(-1, logits.shape[-1]),
@@ -53,7 +52,13 @@ def answer_loss(logits, labels):
         reduction="none",
     ).view(labels.shape)
     counted = (labels != IGNORE).sum(dim=1).clamp(min=1)
-    return (per_token.sum(dim=1) / counted).mean()
+    return per_token.sum(dim=1) / counted
+
+
+def answer_loss(logits, labels):
+    """Cross-entropy of the answer tokens, averaged per sample, then over the batch: a 4-digit
+    area answer weighs as much as a one-letter compass answer, so no task dominates."""
+    return per_sample_answer_loss(logits, labels).mean()
 
 
 class PromptAnswerData:

@@ -264,6 +264,7 @@ class _Loop:
             losses = self.data.losses(self.forward_model, inputs, self.device)
         losses = {name: loss * weight for name, loss in losses.items()}
         self.optimizer.zero_grad(set_to_none=True)
+        self.gradient.step = state["step"]  # rules that draw (PCGrad's order) seed from it
         # DDP averages gradients over processes; scaled by `world`, they sum to the gradient
         # of the global batch's mean loss (with one process: unchanged).
         self.gradient.backward(

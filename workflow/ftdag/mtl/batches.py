@@ -1,0 +1,50 @@
+"""What a batch is for the MTL family: prompt/answer records of several domains, with one loss
+per domain, so that a gradient rule (`ftdag.core.surgery`) can take one gradient per domain.
+
+A domain's loss is its samples' answer losses summed and divided by the batch size: the
+domains' losses add up to the batch's mean loss, so the baseline (their plain sum) is ordinary
+training on the mixture, and PCGrad differs from it by the surgery alone. A domain with no
+sample in a batch has a loss of zero.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from ftdag.core.batches import PromptAnswerData, per_sample_answer_loss
+
+
+class DomainData(PromptAnswerData):
+    """{prompt, answer, domain} records; `domains` fixes the loss names and their order."""
+
+    def __init__(self, tokenizer, records: list[dict], domains: Sequence[str]):
+        super().__init__(tokenizer, records)
+        self.domains = list(domains)
+        index = {d: k for k, d in enumerate(self.domains)}
+        unknown = sorted({r["domain"] for r in records} - set(index))
+        if unknown:
+            raise ValueError(f"records of domains {unknown} not in {self.domains}")
+        self.domain_of = [index[r["domain"]] for r in records]
+
+    @property
+    def fingerprint(self) -> str:
+        return super().fingerprint + ":" + ",".join(self.domains)
+
+    def batch(self, indices: Sequence[int]) -> dict:
+        batch = super().batch(indices)
+        batch["domain"] = torch.tensor([self.domain_of[i] for i in indices])
+        return batch
+
+    def losses(self, model, batch: dict, device) -> dict[str, torch.Tensor]:
+        logits = model(
+            input_ids=batch["input_ids"].to(device),
+            attention_mask=batch["attention_mask"].to(device),
+        ).logits
+        per_sample = per_sample_answer_loss(logits, batch["labels"].to(device))
+        domain = batch["domain"].to(device)
+        size = len(per_sample)
+        return {
+            name: (per_sample * (domain == k)).sum() / size for k, name in enumerate(self.domains)
+        }
