@@ -24,6 +24,7 @@ report: "workflow/report/workflow.rst"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/exp3.smk"
 include: "workflow/rules/curriculum.smk"
+include: "workflow/rules/mtl.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -56,3 +56,24 @@ def test_pcgrad_trains_six_domains_in_the_shared_loop(tmp_path):
     )
     losses = stats["loss_curve"]
     assert np.mean(losses[-3:]) < 0.7 * np.mean(losses[:3]), losses
+
+
+def test_validation_reward_mean_weighs_domains_equally():
+    from ftdag.mtl.steps import validation_metrics
+
+    records = [{"domain": "math"}] * 3 + [{"domain": "logic"}]
+    metrics = validation_metrics(records, [1.0, 1.0, 1.0, 0.0])
+    assert metrics == {
+        "validation_reward_mean": 0.5,  # not 3 / 4: each domain counts once
+        "validation_reward_math": 1.0,
+        "validation_reward_logic": 0.0,
+    }
+
+
+def test_kept_snapshots_in_epoch_order_then_best(tmp_path):
+    from ftdag.mtl.steps import SNAPSHOTS, kept_snapshots
+
+    for name in ("epoch_10", "epoch_2", "best", "epoch_1"):
+        (tmp_path / SNAPSHOTS / name).mkdir(parents=True)
+    (tmp_path / SNAPSHOTS / "epoch_3.tmp").touch()  # not a snapshot
+    assert kept_snapshots(tmp_path) == ["epoch_1", "epoch_2", "epoch_10", "best"]

@@ -13,6 +13,7 @@ from ftdag.core.provenance import config_hash
 from ftdag.curriculum import config_checks as curriculum_config_checks
 from ftdag.exp3 import config_checks as exp3_config_checks
 from ftdag.exp3 import names as exp3_names
+from ftdag.mtl import steps as mtl_steps
 
 # Each family plugs in the checks across its keys that the schema cannot express.
 try:
@@ -232,3 +233,31 @@ def get_curriculum_template(wildcards):
     return CURRICULUM["templates"][
         CURRICULUM_ARMS[wildcards.curriculum_arm]["template"]
     ]
+
+
+# --- mtl: inputs of workflow/rules/mtl.smk ---------------------------------------------------
+
+MTL = config["mtl"]
+MTL_SPLITS = ("train", "validation", "test")
+
+
+wildcard_constraints:
+    mtl_arm="|".join(MTL["arms"]),
+    mtl_seed="|".join(str(s) for s in MTL["seeds"]),
+    mtl_snapshot="epoch_[0-9]+|best",
+
+
+def get_mtl_aggregator(wildcards):
+    return MTL["arms"][wildcards.mtl_arm]["aggregator"]
+
+
+def get_mtl_arm_evaluations(wildcards):
+    """One evaluation per snapshot that an arm's training kept: known only once it has run
+    (mtl_train is a checkpoint rule), so the DAG grows after training. Per arm and seed, so
+    that every arm's training is planned (and runs) at once."""
+    arm, seed = wildcards.mtl_arm, wildcards.mtl_seed
+    training = checkpoints.mtl_train.get(mtl_arm=arm, mtl_seed=seed).output[0]
+    return {
+        snapshot: f"results/mtl/{arm}/seed{seed}/eval/{snapshot}.csv"
+        for snapshot in mtl_steps.kept_snapshots(training)
+    }

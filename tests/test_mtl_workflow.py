@@ -1,0 +1,43 @@
+"""The MTL family through the real Snakemake: training is a checkpoint rule, and the DAG gets
+one evaluation job per snapshot that training kept, planned exactly once training has run."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from ftdag.mtl.steps import kept_snapshots
+from workflow_helpers import job_counts, run_snakemake
+
+TARGET = "results/mtl/evolution.csv"
+TRAININGS = [f"results/mtl/{arm}/seed0/training" for arm in ("baseline", "pcgrad")]
+
+
+def test_before_training_both_arms_are_planned_and_evaluations_wait(tmp_path):
+    result = run_snakemake(tmp_path, "-n", TARGET)
+    counts = job_counts(result.stdout)
+    assert counts["mtl_train"] == 2 and counts["mtl_arm_evolution"] == 2
+    assert "mtl_evaluate" not in counts  # unknown until training has chosen what to keep
+    assert "checkpoint jobs" in result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_after_training_exactly_the_kept_snapshots_are_evaluated(tmp_path):
+    run_snakemake(tmp_path, "--cores", "2", *TRAININGS)
+    kept = {t: kept_snapshots(tmp_path / t) for t in TRAININGS}
+    assert all(kept.values())
+    plan = job_counts(run_snakemake(tmp_path, "-n", TARGET).stdout)
+    assert plan["mtl_evaluate"] == sum(len(k) for k in kept.values())
+    assert "mtl_train" not in plan
+
+    run_snakemake(tmp_path, "--cores", "2", TARGET)
+    evolution = pd.read_csv(tmp_path / TARGET)
+    assert set(evolution["arm"]) == {"baseline", "pcgrad"}
+    for training, snapshots in kept.items():
+        arm = training.split("/")[2]
+        assert set(evolution.loc[evolution["arm"] == arm, "snapshot"]) == set(snapshots)
+    assert evolution.groupby(["arm", "snapshot"]).size().eq(19).all()  # every task, once
+    assert evolution["reward_mean"].between(0, 1).all()
+    validations = pd.read_csv(tmp_path / TRAININGS[1] / "validations.csv")
+    assert validations["epoch"].iloc[0] == 0  # validated before training
+    assert "Nothing to be done" in run_snakemake(tmp_path, "-n", TARGET).stdout

@@ -1,0 +1,204 @@
+"""The steps of the MTL family, one function per Snakemake rule (workflow/rules/mtl.smk),
+taking plain paths and config values. Only these functions open files."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ftdag.core import io
+from ftdag.mtl.domains import TASK_BY_NAME, TASKS, reward, sample
+
+log = logging.getLogger("ftdag.mtl")
+SNAPSHOTS = "snapshots"  # epoch_<n>/ and best/ of an arm's training
+
+
+def make_data(sizes: dict[str, int], seed: int, out_paths: dict[str, str]) -> None:
+    """Train, validation and test records of every task: trained tasks in all three, the
+    out-of-distribution variants in validation and test only."""
+    rng = np.random.default_rng(seed)
+    for split, path in out_paths.items():
+        tasks = [t for t in TASKS if t.trained or split != "train"]
+        records = [r for t in tasks for r in sample(t, sizes[split], rng)]
+        io.write_jsonl(path, records)
+        log.info("%s: %d records of %d tasks", split, len(records), len(tasks))
+
+
+def score(model, tokenizer, records: list[dict], batch_size: int, max_new_tokens: int):
+    """Greedy answers and their rewards, in the order of `records`."""
+    from ftdag.core.generate import generate_answers
+
+    answers = generate_answers(
+        model, tokenizer, [r["prompt"] for r in records], batch_size, max_new_tokens, False
+    )
+    return answers, [reward(a, r["answer"]) for a, r in zip(answers, records, strict=True)]
+
+
+def validation_metrics(records: list[dict], rewards: list[float]) -> dict[str, float]:
+    """validation_reward_mean (over domains, each the mean of its tasks) and per domain."""
+    by_domain: dict[str, list[float]] = {}
+    for record, value in zip(records, rewards, strict=True):
+        by_domain.setdefault(record["domain"], []).append(value)
+    per_domain = {d: float(np.mean(v)) for d, v in by_domain.items()}
+    return {
+        "validation_reward_mean": float(np.mean(list(per_domain.values()))),
+        **{f"validation_reward_{d}": v for d, v in per_domain.items()},
+    }
+
+
+def train_arm(
+    train_split,
+    validation_split,
+    model_dims: dict,
+    training: dict,
+    aggregator: str,
+    schedule: dict,
+    eval_settings: dict,
+    seed: int,
+    out_dir,
+    checkpoint,
+    device: str,
+) -> None:
+    """One arm and seed: a tiny causal LM trained on every domain with the arm's gradient
+    rule (`sum`: the summed losses; `pcgrad`, `torchjd:<Name>`: one gradient per domain),
+    validated every k epochs and before training, stopped early, and snapshotted every k
+    epochs (the last M kept) and at its best validation, under `out_dir/snapshots/`."""
+    import pandas as pd
+
+    from ftdag.core.checkpoint import Retention
+    from ftdag.core.model import build_model, save_model
+    from ftdag.core.stopping import EarlyStopping, Validation
+    from ftdag.core.surgery import AggregatedGradients
+    from ftdag.core.tokenizer import build_tokenizer
+    from ftdag.core.train import TrainConfig, train
+    from ftdag.mtl.batches import DomainData
+
+    records, validation = io.read_jsonl(train_split), io.read_jsonl(validation_split)
+    domains = list(dict.fromkeys(r["domain"] for r in records))
+    tokenizer = build_tokenizer()
+    model = build_model(tokenizer, seed=seed, **model_dims).to(device)
+
+    def evaluate(m) -> dict[str, float]:
+        _, rewards = score(m, tokenizer, validation, **eval_settings)
+        return validation_metrics(validation, rewards)
+
+    stopping = schedule["early_stopping"]
+    out = Path(out_dir)
+    stats = train(
+        model,
+        DomainData(tokenizer, records, domains),
+        TrainConfig.from_config({**training, "epochs": schedule["max_epochs"], "seed": seed}),
+        checkpoint,
+        f"mtl:{aggregator}:{json.dumps(model_dims, sort_keys=True)}",
+        device,
+        gradient=None if aggregator == "sum" else AggregatedGradients(aggregator, seed),
+        validation=Validation(evaluate, schedule["validate_every_epochs"], True),
+        early_stopping=EarlyStopping(**stopping),
+        retention=Retention(
+            out / SNAPSHOTS,
+            schedule["checkpoint_every_epochs"],
+            schedule["keep_last"],
+            lambda m, d: save_model(m, tokenizer, d),
+        ),
+    )
+    with io.atomic_path(out / "validations.csv") as tmp:
+        pd.DataFrame(stats.pop("validations")).to_csv(tmp, index=False)
+    with io.atomic_path(out / "loss_curve.csv") as tmp:
+        pd.DataFrame(
+            {"step": range(1, len(stats["loss_curve"]) + 1), "loss": stats["loss_curve"]}
+        ).to_csv(tmp, index=False)
+    io.write_json(out / "train_stats.json", {**stats, "aggregator": aggregator, "domains": domains})
+    Path(checkpoint).unlink(missing_ok=True)
+    log.info(
+        "%s: %d steps; %s", aggregator, stats["steps"], stats.get("stopped_early") or "ran to max"
+    )
+
+
+def kept_snapshots(train_dir) -> list[str]:
+    """The snapshots an arm's training kept: epoch_<n> in epoch order, then best."""
+    root = Path(train_dir) / SNAPSHOTS
+    epochs = sorted(
+        (p.name for p in root.glob("epoch_*") if p.is_dir()), key=lambda n: int(n.split("_")[1])
+    )
+    return epochs + (["best"] if (root / "best").is_dir() else [])
+
+
+def evaluate_snapshot(
+    snapshot_dir, test_split, eval_settings: dict, out_csv, out_predictions, device: str
+) -> None:
+    """Every test task of every domain on one kept snapshot: reward mean per task, n, and a
+    95% interval over prompts."""
+    import pandas as pd
+
+    from ftdag.core.model import load_model
+    from ftdag.core.stats import wilson_interval
+    from ftdag.core.tokenizer import load_tokenizer
+
+    records = io.read_jsonl(test_split)
+    tokenizer = load_tokenizer(snapshot_dir)
+    model = load_model(snapshot_dir, device=device).eval()
+    started = time.time()
+    answers, rewards = score(model, tokenizer, records, **eval_settings)
+    rows = []
+    for task in dict.fromkeys(r["task"] for r in records):
+        chosen = [v for r, v in zip(records, rewards, strict=True) if r["task"] == task]
+        mean = float(np.mean(chosen))
+        low, high = wilson_interval(mean, len(chosen))
+        rows.append(
+            {
+                "task": task,
+                "domain": TASK_BY_NAME[task].domain,
+                "trained": TASK_BY_NAME[task].trained,
+                "reward_mean": mean,
+                "ci_low": low,
+                "ci_high": high,
+                "n": len(chosen),
+            }
+        )
+    with io.atomic_path(out_csv) as tmp:
+        pd.DataFrame(rows).to_csv(tmp, index=False)
+    io.write_jsonl(
+        out_predictions,
+        (
+            {**r, "generated": a, "reward": v}
+            for r, a, v in zip(records, answers, rewards, strict=True)
+        ),
+    )
+    log.info("%s: %d prompts in %.1f s", snapshot_dir, len(records), time.time() - started)
+
+
+def collect_evolution(eval_csvs: dict[str, str], arm: str, seed: int, training_dir, out_csv):
+    """One arm's evaluated snapshots in one table: arm, seed, snapshot, epoch (the best
+    snapshot's own epoch), then its per-task rows."""
+    import pandas as pd
+
+    snapshots = Path(training_dir) / SNAPSHOTS
+    frames = []
+    for snapshot, path in eval_csvs.items():
+        frame = pd.read_csv(path)
+        epoch = (
+            int((snapshots / "best" / "EPOCH").read_text())
+            if snapshot == "best"
+            else int(snapshot.split("_")[1])
+        )
+        frame.insert(0, "epoch", epoch)
+        frame.insert(0, "snapshot", snapshot)
+        frame.insert(0, "seed", seed)
+        frame.insert(0, "arm", arm)
+        frames.append(frame)
+    table = pd.concat(frames, ignore_index=True)
+    with io.atomic_path(out_csv) as tmp:
+        table.to_csv(tmp, index=False)
+    log.info("%s seed %d: %d snapshots evaluated", arm, seed, len(eval_csvs))
+
+
+def concatenate(csvs: list[str], out_csv) -> None:
+    import pandas as pd
+
+    table = pd.concat([pd.read_csv(p) for p in csvs], ignore_index=True)
+    with io.atomic_path(out_csv) as tmp:
+        table.to_csv(tmp, index=False)

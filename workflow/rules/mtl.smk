@@ -1,0 +1,111 @@
+# mtl: a baseline that sums the domains' losses against PCGrad, on six synthetic domains.
+#
+# domains' records -> each arm and seed trained with validation, early stopping and kept
+# snapshots (a checkpoint rule: which snapshots exist is known after training) -> one
+# evaluation job per kept snapshot -> each arm's evolution.csv -> results/mtl/evolution.csv.
+
+
+localrules:
+    mtl_arm_evolution,
+    mtl_evolution,
+
+
+rule mtl_data:
+    output:
+        **{s: f"results/mtl/data/{s}.jsonl" for s in MTL_SPLITS},
+    log:
+        "results/logs/mtl/data.log",
+    benchmark:
+        "results/benchmarks/mtl/data.tsv"
+    conda:
+        "../../envs/data.yaml"
+    params:
+        data=MTL["data"],
+    script:
+        "../scripts/mtl_data.py"
+
+
+checkpoint mtl_train:
+    input:
+        train="results/mtl/data/train.jsonl",
+        validation="results/mtl/data/validation.jsonl",
+    output:
+        directory("results/mtl/{mtl_arm}/seed{mtl_seed}/training"),
+    log:
+        "results/logs/mtl/{mtl_arm}/seed{mtl_seed}/train.log",
+    benchmark:
+        "results/benchmarks/mtl/{mtl_arm}/seed{mtl_seed}/train.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=120,
+    params:
+        model=MTL["model"],
+        training=MTL["training"],
+        aggregator=get_mtl_aggregator,
+        schedule=MTL["schedule"],
+        eval=MTL["eval"],
+        checkpoint="results/mtl/{mtl_arm}/seed{mtl_seed}/checkpoint.pt",
+        device=RUNTIME["device"],
+    script:
+        "../scripts/mtl_train.py"
+
+
+rule mtl_evaluate:
+    input:
+        training="results/mtl/{mtl_arm}/seed{mtl_seed}/training",
+        test="results/mtl/data/test.jsonl",
+    output:
+        metrics="results/mtl/{mtl_arm}/seed{mtl_seed}/eval/{mtl_snapshot}.csv",
+        predictions="results/mtl/{mtl_arm}/seed{mtl_seed}/eval/{mtl_snapshot}.predictions.jsonl",
+    log:
+        "results/logs/mtl/{mtl_arm}/seed{mtl_seed}/evaluate_{mtl_snapshot}.log",
+    benchmark:
+        "results/benchmarks/mtl/{mtl_arm}/seed{mtl_seed}/evaluate_{mtl_snapshot}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        eval=MTL["eval"],
+        device=RUNTIME["device"],
+    script:
+        "../scripts/mtl_evaluate.py"
+
+
+rule mtl_arm_evolution:
+    input:
+        unpack(get_mtl_arm_evaluations),
+    output:
+        "results/mtl/{mtl_arm}/seed{mtl_seed}/evolution.csv",
+    log:
+        "results/logs/mtl/{mtl_arm}/seed{mtl_seed}/evolution.log",
+    benchmark:
+        "results/benchmarks/mtl/{mtl_arm}/seed{mtl_seed}/evolution.tsv"
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/mtl_evolution.py"
+
+
+rule mtl_evolution:
+    input:
+        expand(
+            "results/mtl/{arm}/seed{seed}/evolution.csv",
+            arm=MTL["arms"],
+            seed=MTL["seeds"],
+        ),
+    output:
+        "results/mtl/evolution.csv",
+    log:
+        "results/logs/mtl/evolution.log",
+    benchmark:
+        "results/benchmarks/mtl/evolution.tsv"
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/mtl_evolution_all.py"

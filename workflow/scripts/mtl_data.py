@@ -1,0 +1,12 @@
+"""The six domains' records: train (trained tasks), validation and test (all 19 tasks)."""
+
+from ftdag.core.jobs import job_log
+from ftdag.mtl import steps
+
+with job_log(snakemake.log[0], "mtl_data"):
+    data = snakemake.params.data
+    steps.make_data(
+        {s: data[f"{s}_per_task"] for s in ("train", "validation", "test")},
+        data["seed"],
+        dict(snakemake.output.items()),
+    )
