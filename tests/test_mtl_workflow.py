@@ -41,3 +41,20 @@ def test_after_training_exactly_the_kept_snapshots_are_evaluated(tmp_path):
     validations = pd.read_csv(tmp_path / TRAININGS[1] / "validations.csv")
     assert validations["epoch"].iloc[0] == 0  # validated before training
     assert "Nothing to be done" in run_snakemake(tmp_path, "-n", TARGET).stdout
+
+    # The report compares each arm's final snapshot: best by validation, else the last kept.
+    run_snakemake(tmp_path, "--cores", "1", "results/mtl/report.md")
+    report = (tmp_path / "results/mtl/report.md").read_text()
+    assert report.startswith("# MTL: pcgrad against baseline")
+    assert "**baseline/0 stopped**" in report and "**pcgrad/0 stopped**" in report
+    comparison = pd.read_csv(tmp_path / "results/mtl/comparison.csv")
+    assert set(comparison.loc[comparison["level"] == "domain", "name"]) == {
+        "math",
+        "logic",
+        "code",
+        "science",
+        "simulation",
+        "tabular",
+    }
+    assert (comparison.loc[comparison["level"] == "task", "n"] == 5).all()  # test_per_task
+    assert (comparison["ci_low"] <= comparison["difference"]).all()

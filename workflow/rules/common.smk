@@ -13,6 +13,7 @@ from ftdag.core.provenance import config_hash
 from ftdag.curriculum import config_checks as curriculum_config_checks
 from ftdag.exp3 import config_checks as exp3_config_checks
 from ftdag.exp3 import names as exp3_names
+from ftdag.mtl import report as mtl_report
 from ftdag.mtl import steps as mtl_steps
 
 # Each family plugs in the checks across its keys that the schema cannot express.
@@ -261,3 +262,17 @@ def get_mtl_arm_evaluations(wildcards):
         snapshot: f"results/mtl/{arm}/seed{seed}/eval/{snapshot}.csv"
         for snapshot in mtl_steps.kept_snapshots(training)
     }
+
+
+def get_mtl_final_predictions(wildcards):
+    """Each arm's and seed's final snapshot's test predictions (best by validation, else the
+    last kept), as 'arm/seed' -> path; known once training has run."""
+    finals = {}
+    for arm in MTL["arms"]:
+        for seed in MTL["seeds"]:
+            training = checkpoints.mtl_train.get(mtl_arm=arm, mtl_seed=seed).output[0]
+            snapshot = mtl_report.final_snapshot(mtl_steps.kept_snapshots(training))
+            finals[f"{arm}/{seed}"] = (
+                f"results/mtl/{arm}/seed{seed}/eval/{snapshot}.predictions.jsonl"
+            )
+    return finals

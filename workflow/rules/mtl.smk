@@ -8,6 +8,7 @@
 localrules:
     mtl_arm_evolution,
     mtl_evolution,
+    mtl_report,
 
 
 rule mtl_data:
@@ -109,3 +110,34 @@ rule mtl_evolution:
         "../../envs/analysis.yaml"
     script:
         "../scripts/mtl_evolution_all.py"
+
+
+rule mtl_report:
+    input:
+        unpack(get_mtl_final_predictions),
+        evolution=rules.mtl_evolution.output[0],
+        trainings=expand(
+            "results/mtl/{arm}/seed{seed}/training", arm=MTL["arms"], seed=MTL["seeds"]
+        ),
+    output:
+        report="results/mtl/report.md",
+        comparison="results/mtl/comparison.csv",
+        best_epochs="results/mtl/best_epochs.csv",
+        overfitting="results/mtl/overfitting.csv",
+        html=report(
+            "results/mtl/report.html",
+            caption="../report/mtl/report.rst",
+            category="mtl",
+        ),
+    log:
+        "results/logs/mtl/report.log",
+    benchmark:
+        "results/benchmarks/mtl/report.tsv"
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        arms=list(MTL["arms"]),
+        seeds=MTL["seeds"],
+        threshold=MTL["report"]["overfit_threshold"],
+    script:
+        "../scripts/mtl_report.py"

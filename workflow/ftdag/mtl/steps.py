@@ -18,11 +18,11 @@ SNAPSHOTS = "snapshots"  # epoch_<n>/ and best/ of an arm's training
 
 
 def make_data(sizes: dict[str, int], seed: int, out_paths: dict[str, str]) -> None:
-    """Train, validation and test records of every task: trained tasks in all three, the
-    out-of-distribution variants in validation and test only."""
+    """Train, validation and test records: the trained tasks in all three, the
+    out-of-distribution variants in test only (early stopping watches what is trained)."""
     rng = np.random.default_rng(seed)
     for split, path in out_paths.items():
-        tasks = [t for t in TASKS if t.trained or split != "train"]
+        tasks = [t for t in TASKS if t.trained or split == "test"]
         records = [r for t in tasks for r in sample(t, sizes[split], rng)]
         io.write_jsonl(path, records)
         log.info("%s: %d records of %d tasks", split, len(records), len(tasks))
@@ -202,3 +202,61 @@ def concatenate(csvs: list[str], out_csv) -> None:
     table = pd.concat([pd.read_csv(p) for p in csvs], ignore_index=True)
     with io.atomic_path(out_csv) as tmp:
         table.to_csv(tmp, index=False)
+
+
+def write_report(
+    final_predictions: dict[str, str],
+    evolution_csv,
+    trainings: dict[str, str],
+    arms: list[str],
+    threshold: float,
+    out: dict[str, str],
+) -> None:
+    """report.md and its tables: every arm against the first, per task and per domain, on
+    each arm's final snapshot (per-prompt rewards averaged over seeds); best epochs,
+    overfitting, and why each arm stopped. `final_predictions` and `trainings` are keyed
+    'arm/seed'."""
+    import pandas as pd
+
+    from ftdag.core.html import html_page, markdown_html
+    from ftdag.mtl import report
+
+    frames = []
+    for key, path in final_predictions.items():
+        frame = pd.DataFrame(io.read_jsonl(path))[["domain", "task", "reward"]]
+        frame.insert(0, "item", range(len(frame)))  # the test split's order, every seed
+        frame.insert(0, "arm", key.split("/")[0])
+        frames.append(frame)
+    predictions = report.mean_over_seeds(frames)
+    reference = arms[0]
+    comparisons = [
+        report.compare(predictions, reference, other).assign(arm=other) for other in arms[1:]
+    ]
+    curves = report.domain_curves(pd.read_csv(evolution_csv))
+    best, flags = report.best_epochs(curves), report.overfitting(curves, threshold)
+    stops = {}
+    for key, training in trainings.items():
+        stats = json.loads((Path(training) / "train_stats.json").read_text())
+        stops[key] = stats.get("stopped_early") or f"ran all {stats['epochs']} epochs"
+    text = (
+        "".join(
+            report.markdown(c, reference, other, flags, stops)
+            for c, other in zip(comparisons, arms[1:], strict=True)
+        )
+        or f"# MTL\n\nOne arm ({reference}): nothing to compare.\n"
+    )
+    text += "\n## Best epoch per domain\n\n| arm | domain | best epoch | mean reward there |\n"
+    text += "|---|---|---|---|\n" + "".join(
+        f"| {r.arm} | {r.domain} | {r.best_epoch} | {r.peak:.3f} |\n" for r in best.itertuples()
+    )
+    io.atomic_write_text(out["report"], text)
+    io.atomic_write_text(out["html"], html_page("mtl: the arms compared", markdown_html(text)))
+    tables = {
+        "comparison": pd.concat(comparisons, ignore_index=True) if comparisons else pd.DataFrame(),
+        "best_epochs": best,
+        "overfitting": flags,
+    }
+    for name, table in tables.items():
+        with io.atomic_path(out[name]) as tmp:
+            table.to_csv(tmp, index=False)
+    log.info("%s", text)
