@@ -43,7 +43,10 @@ def test_after_training_exactly_the_kept_snapshots_are_evaluated(tmp_path):
     assert "Nothing to be done" in run_snakemake(tmp_path, "-n", TARGET).stdout
 
     # The report compares each arm's final snapshot: best by validation, else the last kept.
-    run_snakemake(tmp_path, "--cores", "1", "results/mtl/report.md")
+    plots = [f"results/mtl/plots/{p}.png" for p in ("learning_curves", "final_heatmap")]
+    run_snakemake(tmp_path, "--cores", "1", "results/mtl/report.md", *plots)
+    for plot in plots:
+        assert (tmp_path / plot).read_bytes()[:4] == b"\x89PNG"
     report = (tmp_path / "results/mtl/report.md").read_text()
     assert report.startswith("# MTL: pcgrad against baseline")
     assert "**baseline/0 stopped**" in report and "**pcgrad/0 stopped**" in report

@@ -164,3 +164,15 @@ def test_failed_save_keeps_the_previous_output(tokenizer, tmp_path, monkeypatch)
         save_model(model, tokenizer, out)
     assert [p.name for p in tmp_path.iterdir()] == ["model"]
     assert sorted(p.name for p in out.iterdir()) == before
+
+
+def test_a_tokenizer_loaded_from_a_model_folder_keeps_the_spaces(tmp_path):
+    # From a model's folder, AutoTokenizer goes by the model type and built a Qwen2Tokenizer
+    # that dropped the spaces between words: "52 m in cm" trained with them, evaluated without.
+    tokenizer = build_tokenizer()
+    save_model(build_model(tokenizer, seed=0, **TINY), tokenizer, tmp_path / "model")
+    text = "52 m in cm: 5200"
+    loaded = load_tokenizer(tmp_path / "model")
+    assert loaded(text)["input_ids"] == tokenizer(text)["input_ids"]
+    assert loaded.decode(loaded(text)["input_ids"], skip_special_tokens=True) == text
+    assert loaded.padding_side == "left"

@@ -246,6 +246,7 @@ wildcard_constraints:
     mtl_arm="|".join(MTL["arms"]),
     mtl_seed="|".join(str(s) for s in MTL["seeds"]),
     mtl_snapshot="epoch_[0-9]+|best",
+    mtl_plot="learning_curves|final_heatmap",
 
 
 def get_mtl_aggregator(wildcards):

@@ -9,6 +9,7 @@ localrules:
     mtl_arm_evolution,
     mtl_evolution,
     mtl_report,
+    mtl_plot,
 
 
 rule mtl_data:
@@ -141,3 +142,23 @@ rule mtl_report:
         threshold=MTL["report"]["overfit_threshold"],
     script:
         "../scripts/mtl_report.py"
+
+
+rule mtl_plot:
+    input:
+        evolution=rules.mtl_evolution.output[0],
+        comparison=rules.mtl_report.output.comparison,
+    output:
+        report(
+            "results/mtl/plots/{mtl_plot}.png",
+            caption="../report/mtl/plot.rst",
+            category="mtl",
+        ),
+    log:
+        "results/logs/mtl/plot_{mtl_plot}.log",
+    benchmark:
+        "results/benchmarks/mtl/plot_{mtl_plot}.tsv"
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/mtl_plot.py"

@@ -5,6 +5,9 @@ Vocabulary: three special tokens and the 95 printable ASCII characters (98, as i
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
@@ -37,4 +40,14 @@ def save_tokenizer(path) -> None:
 
 
 def load_tokenizer(path) -> PreTrainedTokenizerFast:
+    """The tokenizer saved at `path` (its own folder or a model's), or a hub id's.
+
+    A locally built tokenizer is loaded as what it was saved as: from a model's folder,
+    AutoTokenizer would go by the model type (qwen2) and build a Qwen2Tokenizer around the
+    same vocabulary, which drops the spaces between words."""
+    config = Path(path) / "tokenizer_config.json"
+    if config.is_file():
+        saved_as = json.loads(config.read_text()).get("tokenizer_class")
+        if saved_as in ("TokenizersBackend", "PreTrainedTokenizerFast"):
+            return PreTrainedTokenizerFast.from_pretrained(path)
     return AutoTokenizer.from_pretrained(path)
