@@ -27,9 +27,10 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "workflow"))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from exp3_campaign import snakemake  # noqa: E402
+from exp3_campaign import by_rule, snakemake  # noqa: E402
 from ftdag.core.cost import cost_rows, read_benchmark  # noqa: E402
 from ftdag.core.io import write_json  # noqa: E402
+from ftdag.curriculum.summary import final_rows  # noqa: E402
 
 TARGETS = [
     "results/curriculum/summary.csv",
@@ -42,10 +43,8 @@ TARGETS = [
 
 
 def final_models(summary: pd.DataFrame) -> dict:
-    last = summary.groupby("arm")["stage_model"].transform("max")
-    final = summary[(summary["stage_model"] == last) & (summary["eval_stage"] == "overall")]
     return {
-        row.arm: {
+        row.Index: {
             "stages": int(row.stage_model),
             "accuracy": round(row.accuracy, 4),
             "ci95": [round(row.ci_low, 4), round(row.ci_high, 4)],
@@ -56,7 +55,7 @@ def final_models(summary: pd.DataFrame) -> dict:
             "device_hours_per_point": row.cost_per_point,
             "n": int(row.n),
         }
-        for row in final.itertuples()
+        for row in final_rows(summary).itertuples()
     }
 
 
@@ -92,10 +91,7 @@ def main() -> None:
         "jobs": int(plan.stdout.split("total")[1].split()[0]),
         "job_core_seconds": round(core_seconds, 1),
         "compute_share": round(core_seconds / (wall * args.cores), 3),
-        "by_rule": {
-            rule: {"jobs": len(g), "seconds": round(float(g["wall_seconds"].sum()), 1)}
-            for rule, g in jobs.groupby("rule")
-        },
+        "by_rule": by_rule(jobs),
         "final_models": final_models(summary),
         "verdict": (workdir / "results/curriculum/verdict.md").read_text(),
         "summary": summary.round(5).to_dict("records"),

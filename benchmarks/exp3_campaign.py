@@ -40,6 +40,14 @@ def snakemake(workdir, *args) -> subprocess.CompletedProcess:
     return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, check=True)
 
 
+def by_rule(jobs: pd.DataFrame) -> dict:
+    """Jobs and summed run seconds per rule, from a cost table."""
+    return {
+        rule: {"jobs": len(group), "seconds": round(float(group["wall_seconds"].sum()), 2)}
+        for rule, group in jobs.groupby("rule")
+    }
+
+
 def pt1_learning(workdir, arch: str) -> dict:
     """The workflow's own check of pt1 against knowing nothing (results/exp3/{arch}/
     pt1_learning.csv), by task."""
@@ -82,10 +90,6 @@ def main() -> None:
     jobs = cost.to_dict("records")
     job_seconds = float(cost["wall_seconds"].sum())
     core_seconds = float((cost["wall_seconds"] * cost["threads"]).sum())
-    by_rule = {
-        rule: {"jobs": len(group), "seconds": round(float(group["wall_seconds"].sum()), 2)}
-        for rule, group in cost.groupby("rule")
-    }
     result = {
         "target": "the default (rule all)",
         "cores": args.cores,
@@ -102,7 +106,7 @@ def main() -> None:
         "dry_run_seconds_clean": round(dry_run_seconds, 2),
         "dry_run_seconds_done": round(dry_run_done_seconds, 2),
         "nothing_to_be_done_after": "Nothing to be done" in after.stdout + after.stderr,
-        "by_rule": by_rule,
+        "by_rule": by_rule(cost),
         "pt1_learning": pt1_learning(workdir, args.arch),
         "jobs_detail": jobs,
     }

@@ -260,8 +260,11 @@ def get_mtl_arm_evaluations(wildcards):
     arm, seed = wildcards.mtl_arm, wildcards.mtl_seed
     training = checkpoints.mtl_train.get(mtl_arm=arm, mtl_seed=seed).output[0]
     return {
-        snapshot: f"results/mtl/{arm}/seed{seed}/eval/{snapshot}.csv"
-        for snapshot in mtl_steps.kept_snapshots(training)
+        "training": training,
+        **{
+            snapshot: f"results/mtl/{arm}/seed{seed}/eval/{snapshot}.csv"
+            for snapshot in mtl_steps.kept_snapshots(training)
+        },
     }
 
 

@@ -4,11 +4,11 @@ from ftdag.core.jobs import job_log
 from ftdag.mtl import steps
 
 with job_log(snakemake.log[0], "mtl_arm_evolution"):
-    arm, seed = snakemake.wildcards.mtl_arm, int(snakemake.wildcards.mtl_seed)
+    evaluations = {k: v for k, v in snakemake.input.items() if k != "training"}
     steps.collect_evolution(
-        dict(snakemake.input.items()),
-        arm,
-        seed,
-        f"results/mtl/{arm}/seed{seed}/training",
+        evaluations,
+        snakemake.wildcards.mtl_arm,
+        int(snakemake.wildcards.mtl_seed),
+        snakemake.input.training,
         snakemake.output[0],
     )

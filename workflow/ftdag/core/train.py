@@ -76,6 +76,7 @@ class SumOfLosses:
     wrapper averages the gradients over processes during this backward pass."""
 
     wraps_ddp = True
+    step = 0  # set by the loop before each backward; this rule draws nothing from it
 
     def backward(self, losses: dict[str, torch.Tensor], parameters) -> None:
         total = None

@@ -8,12 +8,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from ftdag.core.io import atomic_path
-
-
-def final_models(summary: pd.DataFrame) -> pd.DataFrame:
-    """Rows of each arm's last stage model (its final model)."""
-    last = summary.groupby("arm")["stage_model"].transform("max")
-    return summary[summary["stage_model"] == last]
+from ftdag.curriculum.summary import final_models
 
 
 def _figure(size):

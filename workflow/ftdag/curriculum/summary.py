@@ -76,11 +76,16 @@ def summarize(by_seed: pd.DataFrame, stage_hours: dict[tuple[str, int, int], flo
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
-def final_rows(summary: pd.DataFrame, eval_stage: str = OVERALL) -> pd.DataFrame:
-    """Each arm's final model (its last stage), on `eval_stage`, in arm order."""
+def final_models(summary: pd.DataFrame) -> pd.DataFrame:
+    """Rows of each arm's final model (its last stage), every question stage."""
     last = summary.groupby("arm", sort=False)["stage_model"].transform("max")
-    chosen = summary[(summary["stage_model"] == last) & (summary["eval_stage"] == eval_stage)]
-    return chosen.set_index("arm")
+    return summary[summary["stage_model"] == last]
+
+
+def final_rows(summary: pd.DataFrame, eval_stage: str = OVERALL) -> pd.DataFrame:
+    """Each arm's final model on `eval_stage`, indexed by arm, in arm order."""
+    final = final_models(summary)
+    return final[final["eval_stage"] == eval_stage].set_index("arm")
 
 
 def correctness(predictions: list[list[dict]]) -> np.ndarray:
