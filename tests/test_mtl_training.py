@@ -3,6 +3,8 @@ each depending on its own domain's samples only; trained by the shared loop with
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import torch
 
@@ -45,10 +47,31 @@ def test_domain_losses_add_up_to_the_batch_loss_and_stay_apart():
     assert all(torch.equal(a, p.grad) for a, p in zip(first, model.parameters(), strict=True))
 
 
+def test_a_forward_pass_per_domain_gives_the_same_losses_and_pcgrad_step():
+    tokenizer = build_tokenizer()
+    records = mixed_records()[:40]  # lookup (tabular) left out: a domain absent from the batch
+    model = build_model(tokenizer, seed=0, **TINY_DIMS)
+    shared = DomainData(tokenizer, records, DOMAINS)
+    separate = DomainData(tokenizer, records, DOMAINS, forward_per_domain=True)
+    batch = shared.batch(list(range(0, 40, 2)))
+    steps = []
+    for data in (shared, separate):
+        losses = data.losses(model, batch, "cpu")
+        model.zero_grad()
+        AggregatedGradients("pcgrad", seed=3).backward(losses, list(model.parameters()))
+        steps.append((losses, [p.grad.clone() for p in model.parameters()]))
+    (shared_losses, shared_grads), (separate_losses, separate_grads) = steps
+    assert float(separate_losses["tabular"]) == 0.0
+    for name in DOMAINS:
+        torch.testing.assert_close(separate_losses[name], shared_losses[name])
+    for a, b in zip(shared_grads, separate_grads, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
 def test_pcgrad_trains_six_domains_in_the_shared_loop(tmp_path):
     torch.set_num_threads(1)
     tokenizer = build_tokenizer()
-    data = DomainData(tokenizer, mixed_records(16), DOMAINS)
+    data = DomainData(tokenizer, mixed_records(16), DOMAINS, forward_per_domain=True)
     model = build_model(tokenizer, seed=0, **TINY_DIMS)
     config = TrainConfig(epochs=4, batch_size=16, lr=3e-3, seed=0)
     stats = train(
@@ -77,3 +100,54 @@ def test_kept_snapshots_in_epoch_order_then_best(tmp_path):
         (tmp_path / SNAPSHOTS / name).mkdir(parents=True)
     (tmp_path / SNAPSHOTS / "epoch_3.tmp").touch()  # not a snapshot
     assert kept_snapshots(tmp_path) == ["epoch_1", "epoch_2", "epoch_10", "best"]
+
+
+def test_an_arm_trains_with_sft_then_grpo_from_its_snapshot(tmp_path):
+    """mtl.objective: grpo starts from a model folder (here the sft arm's last snapshot) and
+    trains through the same step, with the arm's gradient rule."""
+    from ftdag.core import io
+    from ftdag.mtl.training import train_arm
+
+    torch.set_num_threads(1)
+    records = mixed_records(6)
+    for r in records:
+        r["trained"] = True
+    io.write_jsonl(tmp_path / "train.jsonl", records)
+    io.write_jsonl(tmp_path / "validation.jsonl", mixed_records(2, seed=1))
+    schedule = {
+        "max_epochs": 2,
+        "validate_every_epochs": 1,
+        "checkpoint_every_epochs": 1,
+        "keep_last": 2,
+        "early_stopping": {"metric": "validation_reward_mean", "min_epochs": 2},
+    }
+    common = {
+        "train_split": tmp_path / "train.jsonl",
+        "validation_split": tmp_path / "validation.jsonl",
+        "training": {"lr": 3e-3, "batch_size": 12},
+        "aggregator": "pcgrad",
+        "schedule": schedule,
+        "eval_settings": {"batch_size": 64, "max_new_tokens": 6},
+        "seed": 0,
+        "device": "cpu",
+    }
+    train_arm(
+        **common,
+        model_settings={"base": "tiny", **TINY_DIMS},
+        out_dir=tmp_path / "sft",
+        checkpoint=tmp_path / "sft.pt",
+    )
+    snapshot = tmp_path / "sft/snapshots/epoch_2"
+    grpo = {"name": "grpo", "group_size": 2, "temperature": 1.0, "max_new_tokens": 6}
+    train_arm(
+        **common,
+        model_settings={"base": str(snapshot)},
+        out_dir=tmp_path / "grpo",
+        checkpoint=tmp_path / "grpo.pt",
+        objective=grpo,
+    )
+    stats = json.loads((tmp_path / "grpo/train_stats.json").read_text())
+    assert stats["objective"] == "grpo" and stats["aggregator"] == "pcgrad"
+    assert stats["steps"] == 2 * 3  # 36 records in batches of 12, two epochs
+    assert (tmp_path / "grpo/snapshots/epoch_2/model.safetensors").exists()
+    assert not (tmp_path / "grpo.pt").exists()  # the in-job checkpoint is gone once done

@@ -3,13 +3,24 @@ one evaluation job per snapshot that training kept, planned exactly once trainin
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pytest
+import yaml
 
 from ftdag.mtl.steps import kept_snapshots
-from workflow_helpers import job_counts, run_snakemake
+from workflow_helpers import (
+    REPO,
+    SMOKE_CONFIG,
+    job_counts,
+    run_snakemake,
+    write_config,
+)
 
 TARGET = "results/mtl/evolution.csv"
+REAL_SCALE = REPO / "config" / "mtl_qwen2.5.yaml"
+USER_DATA = REPO / "tests" / "data" / "mtl"
 TRAININGS = [f"results/mtl/{arm}/seed0/training" for arm in ("baseline", "pcgrad")]
 
 
@@ -61,3 +72,28 @@ def test_after_training_exactly_the_kept_snapshots_are_evaluated(tmp_path):
     }
     assert (comparison.loc[comparison["level"] == "task", "n"] == 5).all()  # test_per_task
     assert (comparison["ci_low"] <= comparison["difference"]).all()
+
+
+def test_the_real_scale_config_dry_runs_through_the_slurm_profile(tmp_path):
+    config = yaml.safe_load(REAL_SCALE.read_text())
+    config["mtl"]["data"]["files"] = {
+        "train": [str(USER_DATA / "train.jsonl")],
+        "test": [str(USER_DATA / "test.parquet")],
+    }
+    config["mtl"]["data"]["validation_per_task"] = 4
+    path = write_config(tmp_path / "real.yaml", config)
+    result = run_snakemake(
+        tmp_path,
+        "-n",
+        "--profile",
+        "slurm",
+        "results/mtl/report.md",
+        configfile=[SMOKE_CONFIG, path],
+    )
+    blocks = re.split(r"\n(?=(?:local)?(?:rule|checkpoint) \w+:)", result.stdout)
+    train_blocks = [b for b in blocks if b.startswith("checkpoint mtl_train:")]
+    outputs = {re.search(r"output: (\S+)", b).group(1) for b in train_blocks}
+    assert outputs == {f"results/mtl/{arm}/seed0/training" for arm in ("baseline", "pcgrad")}
+    assert all(re.search(r"\bgpu=2\b", b) for b in train_blocks)  # two DDP processes each
+    data_block = next(b for b in blocks if b.startswith(("rule mtl_data:", "localrule mtl_data:")))
+    assert str(USER_DATA / "test.parquet") in data_block  # the user's files are its inputs

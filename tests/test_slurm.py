@@ -13,6 +13,7 @@ import pytest
 import torch
 import yaml
 
+from ftdag.mtl.steps import kept_snapshots
 from workflow_helpers import (
     REPO,
     SMOKE_CONFIG,
@@ -40,7 +41,16 @@ def submissions_in_dry_run(output: str) -> Counter:
 def submissions_in_run(output: str) -> Counter:
     """sbatch submissions of a real run, by rule or group (from the plugin's log paths)."""
     names = re.findall(r"has been submitted with SLURM jobid \d+ \(log: \S*/slurm/(\w+)", output)
-    return Counter(re.sub(r"^group_(exp3_(data|evaluation)).*", r"\1", n) for n in names)
+    groups = (
+        r"^group_(exp3_data|exp3_evaluation|curriculum_prep|curriculum_evaluation"
+        r"|mtl_evaluation)_.*"
+    )
+    return Counter(re.sub(groups, r"\1", n) for n in names)
+
+
+def progress_percentages(output: str) -> list[int]:
+    """Snakemake's 'N of M steps (P%) done' lines: above 100 means a job ran twice."""
+    return [int(p) for p in re.findall(r"\d+ of \d+ steps \((\d+)%\) done", output)]
 
 
 def dry_run(workdir, *args, env=None, cwd=REPO, configfile=SMOKE_CONFIG) -> str:
@@ -253,6 +263,22 @@ def test_smoke_campaign_through_slurm_with_a_cancelled_training_job(cluster, tmp
         {"rule_exp3_pretrain": 1, "rule_exp3_finetune": 9, "exp3_evaluation": 5}
     ), output[-4000:]
     assert (workdir / "results/curriculum/verdict.md").exists()
+    # mtl: each arm's training is one submission, and the snapshots it kept were evaluated in
+    # chunks of up to 3 (tests/profiles/slurm-local), planned once training had run, each
+    # snapshot once. (Whether that happened before or after the cancel varies.) With a
+    # checkpoint finishing mid-run, no chunk was re-packed and submitted twice.
+    both = console.read_text() + output
+    everything = submissions_in_run(both)
+    kept = [
+        snapshot
+        for arm in ("baseline", "pcgrad")
+        for snapshot in kept_snapshots(workdir / f"results/mtl/{arm}/seed0/training")
+    ]
+    assert everything["rule_mtl_train"] == 2 and "rule_mtl_evaluate" not in everything
+    assert 1 <= everything["mtl_evaluation"] <= len(kept)
+    assert len(re.findall(r"Finished jobid: \d+ \(Rule: mtl_evaluate\)", both)) == len(kept)
+    assert max(progress_percentages(both)) <= 100
+    assert (workdir / "results/mtl/report.md").exists()
 
     for plot in ("ftwb2_vs_ftwb1", "ftwb1_evaluation_heatmap", "ftwb2_evaluation_heatmap"):
         assert (workdir / f"results/exp3/plots/tiny_{plot}.png").stat().st_size > 10_000

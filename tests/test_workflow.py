@@ -49,7 +49,12 @@ def test_default_dry_run_plans_the_wide_campaign(tmp_path):
     assert counts["curriculum_base"] == 1
     assert counts["curriculum_stage"] == counts["curriculum_evaluate"] == 4
     assert counts["curriculum_plot"] == 3
-    assert counts["total"] == 54 + 16
+    # mtl: two arms x two seeds trained; what they keep is evaluated once they have run (the
+    # evaluations are not planned yet, the steps after them are).
+    assert counts["mtl_train"] == counts["mtl_arm_evolution"] == 4
+    assert "mtl_evaluate" not in counts
+    assert counts["mtl_plot"] == 2
+    assert counts["total"] == 54 + 16 + 13
 
 
 def test_all_archs_and_pairs(tmp_path):

@@ -8,13 +8,19 @@ from pathlib import Path
 # installed or not (`make install` installs it for the jobs).
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
 
+from ftdag.core import group_components
 from ftdag.core.config import ConfigError, validate_config
 from ftdag.core.provenance import config_hash
 from ftdag.curriculum import config_checks as curriculum_config_checks
 from ftdag.exp3 import config_checks as exp3_config_checks
 from ftdag.exp3 import names as exp3_names
+from ftdag.mtl import config_checks as mtl_config_checks
 from ftdag.mtl import report as mtl_report
 from ftdag.mtl import steps as mtl_steps
+
+# Evaluation chunks stay as packed when a checkpoint (MTL training) changes the DAG mid-run;
+# Snakemake 9 re-packs them into growing chunks and submits jobs twice (see the module).
+group_components.install()
 
 # Each family plugs in the checks across its keys that the schema cannot express.
 try:
@@ -23,6 +29,7 @@ try:
         {
             "exp3": exp3_config_checks.problems,
             "curriculum": curriculum_config_checks.problems,
+            "mtl": mtl_config_checks.problems,
         },
     )
 except ConfigError as error:
@@ -44,7 +51,7 @@ def get_final_outputs():
 
 def get_family_outputs():
     """Every family's results; the cost table is made after all of them."""
-    return [*get_exp3_outputs(), *get_curriculum_outputs()]
+    return [*get_exp3_outputs(), *get_curriculum_outputs(), *get_mtl_outputs()]
 
 
 # --- exp3: names from ftdag.exp3.names, inputs of workflow/rules/exp3.smk ---------------
@@ -240,13 +247,45 @@ def get_curriculum_template(wildcards):
 
 MTL = config["mtl"]
 MTL_SPLITS = ("train", "validation", "test")
+MTL_PLOTS = ("learning_curves", "final_heatmap")
 
 
 wildcard_constraints:
     mtl_arm="|".join(MTL["arms"]),
     mtl_seed="|".join(str(s) for s in MTL["seeds"]),
     mtl_snapshot="epoch_[0-9]+|best",
-    mtl_plot="learning_curves|final_heatmap",
+    mtl_plot="|".join(MTL_PLOTS),
+
+
+def get_mtl_outputs():
+    return [
+        "results/mtl/report.md",
+        "results/mtl/comparison.csv",
+        *expand("results/mtl/plots/{plot}.png", plot=MTL_PLOTS),
+    ]
+
+
+def get_mtl_user_files(wildcards=None):
+    """The user's data files (inputs of mtl_data, so that an edited file reruns it), or none."""
+    files = MTL["data"]["files"] or {}
+    return [
+        path
+        for split in ("train", "validation", "test")
+        for path in files.get(split, [])
+    ]
+
+
+def get_mtl_objective(wildcards=None):
+    """The objective and, for grpo, its settings."""
+    return {
+        "name": MTL["objective"],
+        **(MTL["grpo"] if MTL["objective"] == "grpo" else {}),
+    }
+
+
+def get_mtl_config_hash(wildcards=None):
+    """The config values the family's results depend on: its whole section."""
+    return config_hash(MTL)
 
 
 def get_mtl_aggregator(wildcards):

@@ -13,6 +13,8 @@ localrules:
 
 
 rule mtl_data:
+    input:
+        get_mtl_user_files(),
     output:
         **{s: f"results/mtl/data/{s}.jsonl" for s in MTL_SPLITS},
     log:
@@ -23,6 +25,7 @@ rule mtl_data:
         "../../envs/data.yaml"
     params:
         data=MTL["data"],
+        tiny=MTL["model"]["base"] == "tiny",
     script:
         "../scripts/mtl_data.py"
 
@@ -47,6 +50,7 @@ checkpoint mtl_train:
         model=MTL["model"],
         training=MTL["training"],
         aggregator=get_mtl_aggregator,
+        objective=get_mtl_objective(),
         schedule=MTL["schedule"],
         eval=MTL["eval"],
         checkpoint="results/mtl/{mtl_arm}/seed{mtl_seed}/checkpoint.pt",
@@ -120,9 +124,16 @@ rule mtl_report:
         trainings=expand(
             "results/mtl/{arm}/seed{seed}/training", arm=MTL["arms"], seed=MTL["seeds"]
         ),
+        # Device-hours of each training job.
+        benchmarks=expand(
+            "results/benchmarks/mtl/{arm}/seed{seed}/train.tsv",
+            arm=MTL["arms"],
+            seed=MTL["seeds"],
+        ),
     output:
         report="results/mtl/report.md",
         comparison="results/mtl/comparison.csv",
+        training="results/mtl/training.csv",
         best_epochs="results/mtl/best_epochs.csv",
         overfitting="results/mtl/overfitting.csv",
         html=report(
@@ -140,6 +151,7 @@ rule mtl_report:
         arms=list(MTL["arms"]),
         seeds=MTL["seeds"],
         threshold=MTL["report"]["overfit_threshold"],
+        config_hash=get_mtl_config_hash,
     script:
         "../scripts/mtl_report.py"
 

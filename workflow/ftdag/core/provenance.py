@@ -111,3 +111,13 @@ def read_sidecar(path) -> dict | None:
     if not sidecar.exists():
         return None
     return json.loads(sidecar.read_text())
+
+
+def provenance_line(record: dict) -> str:
+    """The line a verdict or report ends with: config hash, code version, devices."""
+    code = record["code"]
+    version = code.get("git_commit", "")[:12] or f"ftdag {code.get('package_version')}"
+    return (
+        f"\nProvenance: config hash {record['config_hash']}, code {version}"
+        f"{' (modified)' if code.get('dirty') else ''}, devices {', '.join(record['devices'])}.\n"
+    )

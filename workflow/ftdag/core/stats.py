@@ -33,15 +33,23 @@ def paired_bootstrap_difference(
     a, b, n_resamples: int = 2000, seed: int = 0
 ) -> tuple[float, float, float]:
     """Mean of b - a over paired items (the same questions scored by two models), with a 95%
-    percentile interval from resampling the items."""
+    percentile interval from resampling the items. Two-dimensional scores (seeds x items, the
+    same seed's initialisation in both arms) resample the seeds as well as the items, so that
+    the interval also holds what another seed would change."""
     import numpy as np
 
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    if a.shape != b.shape or a.ndim != 1 or len(a) == 0:
-        raise ValueError(f"paired scores must be two equal, non-empty lists: {a.shape}, {b.shape}")
-    differences = b - a
+    if a.shape != b.shape or a.ndim not in (1, 2) or a.size == 0:
+        raise ValueError(f"paired scores must be two equal, non-empty arrays: {a.shape}, {b.shape}")
+    differences = (b - a).reshape(-1, a.shape[-1])  # seeds x items
+    seeds, items = differences.shape
     rng = np.random.default_rng(seed)
-    picks = rng.integers(0, len(differences), size=(n_resamples, len(differences)))
-    means = differences[picks].mean(axis=1)
+    item_picks = rng.integers(0, items, size=(n_resamples, 1, items))
+    seed_picks = (
+        rng.integers(0, seeds, size=(n_resamples, seeds, 1))
+        if seeds > 1
+        else np.zeros((n_resamples, 1, 1), dtype=int)
+    )
+    means = differences[seed_picks, item_picks].mean(axis=(1, 2))
     low, high = np.percentile(means, [2.5, 97.5])
     return float(differences.mean()), float(low), float(high)

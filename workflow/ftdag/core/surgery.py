@@ -84,6 +84,9 @@ class AggregatedGradients:
         names = sorted(losses)  # the same row order on every process
         rows = []
         for k, name in enumerate(names):
+            if losses[name].grad_fn is None:  # a task absent from this batch
+                rows.append(torch.cat([torch.zeros_like(p).reshape(-1) for p in parameters]))
+                continue
             grads = torch.autograd.grad(
                 losses[name], parameters, retain_graph=k < len(names) - 1, allow_unused=True
             )

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ftdag.core import io
-from ftdag.core.provenance import provenance, write_sidecar
+from ftdag.core.provenance import provenance, provenance_line, write_sidecar
 from ftdag.curriculum import data as curriculum_data
 from ftdag.curriculum.scenes import generate_scene, questions, render
 
@@ -221,15 +221,6 @@ def collect_accuracy(eval_csvs: dict[str, str], train_split, test_split, out_csv
         table.to_csv(tmp, index=False)
     write_sidecar(out_csv, provenance("", inputs=list(eval_csvs.values())))
     log.info("majority baseline: %s", json.dumps(baseline))
-
-
-def provenance_line(record: dict) -> str:
-    code = record["code"]
-    version = code.get("git_commit", "")[:12] or f"ftdag {code.get('package_version')}"
-    return (
-        f"\nProvenance: config hash {record['config_hash']}, code {version}"
-        f"{' (modified)' if code.get('dirty') else ''}, devices {', '.join(record['devices'])}.\n"
-    )
 
 
 def summarize(

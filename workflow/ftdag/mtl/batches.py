@@ -5,6 +5,12 @@ A domain's loss is its samples' answer losses summed and divided by the batch si
 domains' losses add up to the batch's mean loss, so the baseline (their plain sum) is ordinary
 training on the mixture, and PCGrad differs from it by the surgery alone. A domain with no
 sample in a batch has a loss of zero.
+
+With `forward_per_domain`, each domain's samples go through the model on their own: the
+domains' graphs are then disjoint, and a rule that takes one gradient per domain (PCGrad)
+backpropagates each through its own samples only, about one full backward pass in all instead
+of one per domain. The losses are the same; the baseline keeps the single forward pass (DDP's
+wrapper expects one forward per backward).
 """
 
 from __future__ import annotations
@@ -19,9 +25,16 @@ from ftdag.core.batches import PromptAnswerData, per_sample_answer_loss
 class DomainData(PromptAnswerData):
     """{prompt, answer, domain} records; `domains` fixes the loss names and their order."""
 
-    def __init__(self, tokenizer, records: list[dict], domains: Sequence[str]):
+    def __init__(
+        self,
+        tokenizer,
+        records: list[dict],
+        domains: Sequence[str],
+        forward_per_domain: bool = False,
+    ):
         super().__init__(tokenizer, records)
         self.domains = list(domains)
+        self.forward_per_domain = forward_per_domain
         index = {d: k for k, d in enumerate(self.domains)}
         unknown = sorted({r["domain"] for r in records} - set(index))
         if unknown:
@@ -38,13 +51,31 @@ class DomainData(PromptAnswerData):
         return batch
 
     def losses(self, model, batch: dict, device) -> dict[str, torch.Tensor]:
-        logits = model(
-            input_ids=batch["input_ids"].to(device),
-            attention_mask=batch["attention_mask"].to(device),
-        ).logits
-        per_sample = per_sample_answer_loss(logits, batch["labels"].to(device))
-        domain = batch["domain"].to(device)
-        size = len(per_sample)
-        return {
-            name: (per_sample * (domain == k)).sum() / size for k, name in enumerate(self.domains)
-        }
+        size = len(batch["domain"])
+        if not self.forward_per_domain:
+            per_sample = _per_sample_losses(model, batch, device)
+            domain = batch["domain"].to(device)
+            return {
+                name: (per_sample * (domain == k)).sum() / size
+                for k, name in enumerate(self.domains)
+            }
+        losses = {}
+        for k, name in enumerate(self.domains):
+            rows = (batch["domain"] == k).nonzero().flatten()
+            if len(rows) == 0:
+                losses[name] = torch.zeros((), device=device)
+                continue
+            width = int(batch["attention_mask"][rows].sum(dim=1).max())  # right-padded
+            part = {
+                key: batch[key][rows, :width] for key in ("input_ids", "attention_mask", "labels")
+            }
+            losses[name] = _per_sample_losses(model, part, device).sum() / size
+        return losses
+
+
+def _per_sample_losses(model, batch: dict, device) -> torch.Tensor:
+    logits = model(
+        input_ids=batch["input_ids"].to(device),
+        attention_mask=batch["attention_mask"].to(device),
+    ).logits
+    return per_sample_answer_loss(logits, batch["labels"].to(device))

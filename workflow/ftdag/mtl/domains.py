@@ -33,18 +33,19 @@ def _int(rng, digits_low: int, digits_high: int) -> int:
 # --- math ---------------------------------------------------------------------------------
 
 
-def add(rng, low=2, high=3):
-    a, b = _int(rng, low, high), _int(rng, low, high)
+def add(rng, digits=(2, 1)):
+    """A number of digits[0] digits plus one of digits[1] (the default: 47+8=)."""
+    a, b = _int(rng, digits[0], digits[0]), _int(rng, digits[1], digits[1])
     return f"{a}+{b}=", str(a + b)
 
 
 def subtract(rng):
-    a, b = sorted((_int(rng, 2, 3), _int(rng, 2, 3)), reverse=True)
+    a, b = _int(rng, 2, 2), _int(rng, 1, 1)
     return f"{a}-{b}=", str(a - b)
 
 
 def multiply(rng):
-    a, b = _int(rng, 2, 2), int(rng.integers(2, 10))
+    a, b = int(rng.integers(2, 10)), int(rng.integers(2, 10))
     return f"{a}*{b}=", str(a * b)
 
 
@@ -135,9 +136,10 @@ def automaton(rng, width=(5, 6), steps=1):
 # --- tabular ------------------------------------------------------------------------------
 
 
-def _table(rng, rows):
+def _table(rng, rows, distinct=False):
+    """Single-letter keys, single-digit values (distinct values: one largest)."""
     keys = rng.choice(list("abcdefghij"), size=rows, replace=False)
-    values = rng.integers(0, 100, size=rows)
+    values = rng.choice(10, size=rows, replace=not distinct)
     return {str(k): int(v) for k, v in zip(keys, values, strict=True)}
 
 
@@ -145,16 +147,14 @@ def _render(table):
     return " ".join(f"{k}={v}" for k, v in table.items())
 
 
-def lookup(rng, rows=(3, 4)):
+def lookup(rng, rows=(2, 3)):
     table = _table(rng, int(rng.integers(rows[0], rows[1] + 1)))
     key = list(table)[int(rng.integers(len(table)))]
     return f"{_render(table)}; {key}?", str(table[key])
 
 
 def max_key(rng):
-    table = _table(rng, int(rng.integers(3, 5)))
-    while list(table.values()).count(max(table.values())) > 1:  # one right answer
-        table = _table(rng, len(table))
+    table = _table(rng, int(rng.integers(2, 4)), distinct=True)
     return f"{_render(table)}; max?", max(table, key=table.get)
 
 
@@ -162,7 +162,7 @@ TASKS: tuple[Task, ...] = (
     Task("add", "math", add),
     Task("subtract", "math", subtract),
     Task("multiply", "math", multiply),
-    Task("add_long", "math", lambda rng: add(rng, 4, 5), trained=False),
+    Task("add_long", "math", lambda rng: add(rng, (3, 2)), trained=False),
     Task("boolean", "logic", boolean),
     Task("sort", "logic", sort_letters),
     Task("boolean_long", "logic", lambda rng: boolean(rng, (4, 5)), trained=False),

@@ -6,7 +6,6 @@ best epoch per domain; overfitting flags. Pure functions on tables; `steps` read
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from ftdag.core.stats import paired_bootstrap_difference
@@ -30,30 +29,39 @@ def verdict_of(low: float, high: float) -> str:
 
 
 def compare(predictions: pd.DataFrame, reference: str, other: str, seed: int = 0) -> pd.DataFrame:
-    """`predictions`: one row per (arm, test item) of the final models, with `arm`, `task`,
-    `domain`, `item` (the record's place in the test split: prompts may repeat) and `reward`
-    (the mean over seeds where there are several). One row per
-    task, then per domain: both arms' means, other − reference with a paired bootstrap 95%
-    interval over prompts, and the verdict."""
+    """`predictions`: one row per (arm, seed, test item) of the final models, with `arm`,
+    `seed` (optional: one seed), `task`, `domain`, `trained` (optional), `item` (the record's
+    place in the test split: prompts may repeat) and `reward`. One row per task, then per
+    domain: both arms' means, other − reference with a paired bootstrap 95% interval over
+    prompts, and over seeds too where there are several, and the verdict."""
+    predictions = predictions.assign(
+        seed=predictions.get("seed", 0), trained=predictions.get("trained", True)
+    )
     wide = predictions.pivot_table(
-        index=["domain", "task", "item"], columns="arm", values="reward", aggfunc="mean"
+        index=["domain", "task", "trained", "item"],
+        columns=["arm", "seed"],
+        values="reward",
+        aggfunc="mean",
     ).reset_index()
     rows = []
     groups = [("task", t, g) for t, g in wide.groupby("task", sort=False)]
     groups += [("domain", d, g) for d, g in wide.groupby("domain", sort=False)]
     for level, name, group in groups:
-        mean, low, high = paired_bootstrap_difference(group[reference], group[other], seed=seed)
+        ours, theirs = group[reference].to_numpy().T, group[other].to_numpy().T  # seeds x items
+        mean, low, high = paired_bootstrap_difference(ours, theirs, seed=seed)
         rows.append(
             {
                 "level": level,
                 "name": name,
                 "domain": group["domain"].iloc[0],
-                reference: group[reference].mean(),
-                other: group[other].mean(),
+                "trained": bool(group["trained"].all()),
+                reference: ours.mean(),
+                other: theirs.mean(),
                 "difference": mean,
                 "ci_low": low,
                 "ci_high": high,
                 "n": len(group),
+                "seeds": ours.shape[0],
                 "verdict": verdict_of(low, high),
             }
         )
@@ -155,11 +163,72 @@ def markdown(
         ),
     ]
     lines += [f"- **{arm} stopped**: {reason}" for arm, reason in stops.items()]
+    seeds = int(comparison["seeds"].max()) if "seeds" in comparison else 1
+    if seeds > 1:
+        lines.append(f"- Intervals resample the {seeds} seeds as well as the prompts.")
     return "\n".join(lines) + "\n"
 
 
-def mean_over_seeds(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """Per-prompt rewards of several seeds' final models, averaged (same prompts each)."""
-    stacked = pd.concat(frames, ignore_index=True)
-    keys = ["arm", "domain", "task", "item"]
-    return stacked.groupby(keys, as_index=False, sort=False)["reward"].agg(np.mean)
+def task_markdown(comparison: pd.DataFrame, reference: str, other: str) -> str:
+    """Every task's row; out-of-distribution tasks (never trained) marked."""
+    tasks = comparison[comparison["level"] == "task"]
+    lines = [
+        f"\n## Per task: {other} against {reference}\n",
+        f"| task | domain | {reference} | {other} | difference (95%) | verdict |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in tasks.itertuples():
+        name = r.name if r.trained else f"{r.name} (OOD)"
+        lines.append(
+            f"| {name} | {r.domain} | {getattr(r, reference):.3f} | {getattr(r, other):.3f} | "
+            f"{r.difference:+.3f} ({r.ci_low:+.3f} to {r.ci_high:+.3f}) | {r.verdict} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def training_row(key: str, validations: pd.DataFrame, stats: dict, device_hours: float) -> dict:
+    """One arm and seed's training: validation reward mean before training and at its final
+    snapshot (the best validation), where and why it stopped, and what it cost."""
+    arm, seed = key.split("/")
+    metric = "validation_reward_mean"
+    best = validations.loc[validations[metric].idxmax()]
+    return {
+        "arm": arm,
+        "seed": int(seed),
+        "validation_before": float(validations[metric].iloc[0]),
+        "validation_best": float(best[metric]),
+        "best_epoch": int(best["epoch"]),
+        "epochs_run": int(validations["epoch"].iloc[-1]),
+        "steps": int(stats["steps"]),
+        "stopped": stats.get("stopped_early") or f"ran all {stats['epochs']} epochs",
+        "train_seconds": float(stats["train_seconds"]),
+        "device_hours": device_hours,
+    }
+
+
+def training_markdown(training: pd.DataFrame) -> str:
+    lines = [
+        "\n## Training\n",
+        "Validation reward mean (trained tasks, domains weighed equally) before training and at "
+        "the best validation; device-hours of the training job.\n",
+        "| arm | seed | before | best (epoch) | epochs run | stopped | device-hours |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in training.itertuples():
+        lines.append(
+            f"| {r.arm} | {r.seed} | {r.validation_before:.3f} | {r.validation_best:.3f} "
+            f"({r.best_epoch}) | {r.epochs_run} | {r.stopped} | {r.device_hours:.5f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def best_epochs_markdown(best: pd.DataFrame) -> str:
+    lines = [
+        "\n## Best epoch per domain\n",
+        "| arm | domain | best epoch | mean reward there |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r.arm} | {r.domain} | {r.best_epoch} | {r.peak:.3f} |" for r in best.itertuples()
+    ]
+    return "\n".join(lines) + "\n"

@@ -11,21 +11,38 @@ from pathlib import Path
 import numpy as np
 
 from ftdag.core import io
-from ftdag.mtl.domains import TASK_BY_NAME, TASKS, reward, sample
+from ftdag.mtl.domains import TASKS, reward, sample
 
 log = logging.getLogger("ftdag.mtl")
 SNAPSHOTS = "snapshots"  # epoch_<n>/ and best/ of an arm's training
 
 
-def make_data(sizes: dict[str, int], seed: int, out_paths: dict[str, str]) -> None:
-    """Train, validation and test records: the trained tasks in all three, the
-    out-of-distribution variants in test only (early stopping watches what is trained)."""
-    rng = np.random.default_rng(seed)
+def make_data(
+    sizes: dict[str, int], seed: int, out_paths: dict[str, str], files=None, tiny: bool = True
+) -> None:
+    """Train, validation and test records, each marked with whether its task is trained.
+    Generated: the trained tasks in all three splits, the out-of-distribution variants in test
+    only (early stopping watches what is trained). Or the user's files (`files`: paths per
+    split, see `ftdag.mtl.user_data`)."""
+    if files:
+        from ftdag.mtl.user_data import user_splits
+
+        splits = user_splits(files, sizes["validation"], seed, tiny)
+    else:
+        rng = np.random.default_rng(seed)
+        splits = {
+            split: [
+                {**r, "trained": t.trained}
+                for t in TASKS
+                if t.trained or split == "test"
+                for r in sample(t, sizes[split], rng)
+            ]
+            for split in out_paths
+        }
     for split, path in out_paths.items():
-        tasks = [t for t in TASKS if t.trained or split == "test"]
-        records = [r for t in tasks for r in sample(t, sizes[split], rng)]
-        io.write_jsonl(path, records)
-        log.info("%s: %d records of %d tasks", split, len(records), len(tasks))
+        io.write_jsonl(path, splits[split])
+        tasks = {r["task"] for r in splits[split]}
+        log.info("%s: %d records of %d tasks", split, len(splits[split]), len(tasks))
 
 
 def score(model, tokenizer, records: list[dict], batch_size: int, max_new_tokens: int):
@@ -48,74 +65,6 @@ def validation_metrics(records: list[dict], rewards: list[float]) -> dict[str, f
         "validation_reward_mean": float(np.mean(list(per_domain.values()))),
         **{f"validation_reward_{d}": v for d, v in per_domain.items()},
     }
-
-
-def train_arm(
-    train_split,
-    validation_split,
-    model_dims: dict,
-    training: dict,
-    aggregator: str,
-    schedule: dict,
-    eval_settings: dict,
-    seed: int,
-    out_dir,
-    checkpoint,
-    device: str,
-) -> None:
-    """One arm and seed: a tiny causal LM trained on every domain with the arm's gradient
-    rule (`sum`: the summed losses; `pcgrad`, `torchjd:<Name>`: one gradient per domain),
-    validated every k epochs and before training, stopped early, and snapshotted every k
-    epochs (the last M kept) and at its best validation, under `out_dir/snapshots/`."""
-    import pandas as pd
-
-    from ftdag.core.checkpoint import Retention
-    from ftdag.core.model import build_model, save_model
-    from ftdag.core.stopping import EarlyStopping, Validation
-    from ftdag.core.surgery import AggregatedGradients
-    from ftdag.core.tokenizer import build_tokenizer
-    from ftdag.core.train import TrainConfig, train
-    from ftdag.mtl.batches import DomainData
-
-    records, validation = io.read_jsonl(train_split), io.read_jsonl(validation_split)
-    domains = list(dict.fromkeys(r["domain"] for r in records))
-    tokenizer = build_tokenizer()
-    model = build_model(tokenizer, seed=seed, **model_dims).to(device)
-
-    def evaluate(m) -> dict[str, float]:
-        _, rewards = score(m, tokenizer, validation, **eval_settings)
-        return validation_metrics(validation, rewards)
-
-    stopping = schedule["early_stopping"]
-    out = Path(out_dir)
-    stats = train(
-        model,
-        DomainData(tokenizer, records, domains),
-        TrainConfig.from_config({**training, "epochs": schedule["max_epochs"], "seed": seed}),
-        checkpoint,
-        f"mtl:{aggregator}:{json.dumps(model_dims, sort_keys=True)}",
-        device,
-        gradient=None if aggregator == "sum" else AggregatedGradients(aggregator, seed),
-        validation=Validation(evaluate, schedule["validate_every_epochs"], True),
-        early_stopping=EarlyStopping(**stopping),
-        retention=Retention(
-            out / SNAPSHOTS,
-            schedule["checkpoint_every_epochs"],
-            schedule["keep_last"],
-            lambda m, d: save_model(m, tokenizer, d),
-        ),
-    )
-    with io.atomic_path(out / "validations.csv") as tmp:
-        pd.DataFrame(stats.pop("validations")).to_csv(tmp, index=False)
-    with io.atomic_path(out / "loss_curve.csv") as tmp:
-        pd.DataFrame(
-            {"step": range(1, len(stats["loss_curve"]) + 1), "loss": stats["loss_curve"]}
-        ).to_csv(tmp, index=False)
-    io.write_json(out / "train_stats.json", {**stats, "aggregator": aggregator, "domains": domains})
-    Path(checkpoint).unlink(missing_ok=True)
-    log.info(
-        "%s: %d steps; %s", aggregator, stats["steps"], stats.get("stopped_early") or "ran to max"
-    )
 
 
 def kept_snapshots(train_dir) -> list[str]:
@@ -144,15 +93,18 @@ def evaluate_snapshot(
     started = time.time()
     answers, rewards = score(model, tokenizer, records, **eval_settings)
     rows = []
-    for task in dict.fromkeys(r["task"] for r in records):
+    first = {}
+    for record in records:
+        first.setdefault(record["task"], record)
+    for task in first:
         chosen = [v for r, v in zip(records, rewards, strict=True) if r["task"] == task]
         mean = float(np.mean(chosen))
         low, high = wilson_interval(mean, len(chosen))
         rows.append(
             {
                 "task": task,
-                "domain": TASK_BY_NAME[task].domain,
-                "trained": TASK_BY_NAME[task].trained,
+                "domain": first[task]["domain"],
+                "trained": bool(first[task].get("trained", True)),
                 "reward_mean": mean,
                 "ci_low": low,
                 "ci_high": high,
@@ -208,51 +160,59 @@ def write_report(
     final_predictions: dict[str, str],
     evolution_csv,
     trainings: dict[str, str],
+    benchmarks: dict[str, str],
     arms: list[str],
     threshold: float,
+    config_hash: str,
     out: dict[str, str],
 ) -> None:
     """report.md and its tables: every arm against the first, per task and per domain, on
-    each arm's final snapshot (per-prompt rewards averaged over seeds); best epochs,
-    overfitting, and why each arm stopped. `final_predictions` and `trainings` are keyed
-    'arm/seed'."""
+    each arm's final snapshot (paired over prompts and seeds); each arm's training (validation
+    before and at best, why it stopped, device-hours); best epochs, overfitting. The keys of
+    `final_predictions`, `trainings` and `benchmarks` are 'arm/seed'."""
     import pandas as pd
 
+    from ftdag.core.cost import read_benchmark
     from ftdag.core.html import html_page, markdown_html
+    from ftdag.core.provenance import provenance, provenance_line
     from ftdag.mtl import report
 
     frames = []
     for key, path in final_predictions.items():
-        frame = pd.DataFrame(io.read_jsonl(path))[["domain", "task", "reward"]]
+        frame = pd.DataFrame(io.read_jsonl(path))[["domain", "task", "trained", "reward"]]
         frame.insert(0, "item", range(len(frame)))  # the test split's order, every seed
+        frame.insert(0, "seed", int(key.split("/")[1]))
         frame.insert(0, "arm", key.split("/")[0])
         frames.append(frame)
-    predictions = report.mean_over_seeds(frames)
+    predictions = pd.concat(frames, ignore_index=True)
     reference = arms[0]
     comparisons = [
         report.compare(predictions, reference, other).assign(arm=other) for other in arms[1:]
     ]
     curves = report.domain_curves(pd.read_csv(evolution_csv))
     best, flags = report.best_epochs(curves), report.overfitting(curves, threshold)
-    stops = {}
-    for key, training in trainings.items():
-        stats = json.loads((Path(training) / "train_stats.json").read_text())
-        stops[key] = stats.get("stopped_early") or f"ran all {stats['epochs']} epochs"
-    text = (
-        "".join(
-            report.markdown(c, reference, other, flags, stops)
-            for c, other in zip(comparisons, arms[1:], strict=True)
+    training = pd.DataFrame(
+        report.training_row(
+            key,
+            pd.read_csv(Path(folder) / "validations.csv"),
+            json.loads((Path(folder) / "train_stats.json").read_text()),
+            read_benchmark(benchmarks[key])["device_hours"],
         )
-        or f"# MTL\n\nOne arm ({reference}): nothing to compare.\n"
+        for key, folder in trainings.items()
     )
-    text += "\n## Best epoch per domain\n\n| arm | domain | best epoch | mean reward there |\n"
-    text += "|---|---|---|---|\n" + "".join(
-        f"| {r.arm} | {r.domain} | {r.best_epoch} | {r.peak:.3f} |\n" for r in best.itertuples()
-    )
+    stops = dict(zip(trainings, training["stopped"], strict=True))
+    text = "".join(
+        report.markdown(c, reference, other, flags, stops)
+        + report.task_markdown(c, reference, other)
+        for c, other in zip(comparisons, arms[1:], strict=True)
+    ) or (f"# MTL\n\nOne arm ({reference}): nothing to compare.\n")
+    text += report.training_markdown(training) + report.best_epochs_markdown(best)
+    text += provenance_line(provenance(config_hash, inputs=list(final_predictions.values())))
     io.atomic_write_text(out["report"], text)
     io.atomic_write_text(out["html"], html_page("mtl: the arms compared", markdown_html(text)))
     tables = {
         "comparison": pd.concat(comparisons, ignore_index=True) if comparisons else pd.DataFrame(),
+        "training": training,
         "best_epochs": best,
         "overfitting": flags,
     }
