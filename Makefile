@@ -32,7 +32,9 @@ lint: install
 	$(BIN)/ruff format --check
 
 dag: install
-	$(BIN)/snakemake --rulegraph | dot -Tpng > docs/rulegraph.png
+	@command -v dot >/dev/null || { echo "make dag needs graphviz's dot (apt install graphviz)"; exit 1; }
+	$(BIN)/snakemake --rulegraph | dot -Tpng > docs/rulegraph.png.tmp
+	mv docs/rulegraph.png.tmp docs/rulegraph.png
 
 benchmark: install
 	$(BIN)/python benchmarks/exp3_campaign.py

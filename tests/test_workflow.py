@@ -291,3 +291,7 @@ def test_every_result_carries_provenance_and_the_campaign_its_cost(smoke_run):
     page = (results / "campaign.html").read_text()
     assert "config hash" in page and "pt1 clearly learned" in page and "device-hours" in page
     assert "<h3>curriculum</h3>" in page and "Most accurate" in page
+    # mtl: the report's summary (where PCGrad helps and hurts, the domain table), not its
+    # per-task and per-epoch sections.
+    assert "<h3>mtl</h3>" in page and "pcgrad helps" in page and "<td>tabular</td>" in page
+    assert "Best epoch per domain" not in page

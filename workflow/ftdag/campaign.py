@@ -77,11 +77,15 @@ def exp3_findings(pt1_learning_csvs: dict[str, str], summaries: dict[str, str]) 
     return "<ul>" + "".join(items) + "</ul>"
 
 
-def verdict_findings(verdict_md) -> str:
-    """A family's Markdown verdict, its title dropped (the page gives the family's name)."""
+def verdict_findings(verdict_md, first_section_only: bool = False) -> str:
+    """A family's Markdown verdict, its title dropped (the page gives the family's name); with
+    `first_section_only`, up to its first `##` heading (a long report's summary)."""
     from ftdag.core.html import markdown_html
 
     lines = Path(verdict_md).read_text().splitlines()
+    if first_section_only:
+        sections = [k for k, line in enumerate(lines) if line.startswith("## ")]
+        lines = lines[: sections[0]] if sections else lines
     return markdown_html("\n".join(line for line in lines if not line.startswith("# ")))
 
 

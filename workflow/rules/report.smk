@@ -40,6 +40,7 @@ rule campaign_page:
             arch=EXP3["run_archs"],
         ),
         curriculum_verdict=rules.curriculum_summary.output.verdict,
+        mtl_report=rules.mtl_report.output.report,
     output:
         report(
             "results/campaign.html",

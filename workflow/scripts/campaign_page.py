@@ -11,5 +11,6 @@ with job_log(snakemake.log[0], "campaign_page"):
             dict(zip(archs, snakemake.input.summaries, strict=True)),
         ),
         "curriculum": campaign.verdict_findings(snakemake.input.curriculum_verdict),
+        "mtl": campaign.verdict_findings(snakemake.input.mtl_report, first_section_only=True),
     }
     campaign.campaign_page(snakemake.config, findings, snakemake.input.cost, snakemake.output[0])
