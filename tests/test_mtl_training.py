@@ -151,3 +151,43 @@ def test_an_arm_trains_with_sft_then_grpo_from_its_snapshot(tmp_path):
     assert stats["steps"] == 2 * 3  # 36 records in batches of 12, two epochs
     assert (tmp_path / "grpo/snapshots/epoch_2/model.safetensors").exists()
     assert not (tmp_path / "grpo.pt").exists()  # the in-job checkpoint is gone once done
+
+
+def test_a_lora_arm_saves_plain_snapshots_and_keeps_training(tmp_path):
+    """Snapshots of a LoRA arm hold the adapters merged into a copy: they load as plain models,
+    and the training's own model keeps its adapters (the next epoch still changes them)."""
+    from transformers import AutoModelForCausalLM
+
+    from ftdag.core import io
+    from ftdag.mtl.training import train_arm
+
+    torch.set_num_threads(1)
+    io.write_jsonl(tmp_path / "train.jsonl", mixed_records(4))
+    io.write_jsonl(tmp_path / "validation.jsonl", mixed_records(1, seed=1))
+    lora = {"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["q_proj", "v_proj"]}
+    train_arm(
+        train_split=tmp_path / "train.jsonl",
+        validation_split=tmp_path / "validation.jsonl",
+        model_settings={"base": "tiny", **TINY_DIMS, "lora": lora},
+        training={"lr": 1e-2, "batch_size": 8},
+        aggregator="sum",
+        schedule={
+            "max_epochs": 2,
+            "validate_every_epochs": 1,
+            "checkpoint_every_epochs": 1,
+            "keep_last": 2,
+            "early_stopping": {"metric": "validation_reward_mean", "min_epochs": 2},
+        },
+        eval_settings={"batch_size": 64, "max_new_tokens": 4},
+        seed=0,
+        out_dir=tmp_path / "arm",
+        checkpoint=tmp_path / "arm.pt",
+        device="cpu",
+    )
+    first, second = (tmp_path / f"arm/snapshots/epoch_{k}" for k in (1, 2))
+    assert not (first / "adapter_config.json").exists()
+    weights = [AutoModelForCausalLM.from_pretrained(p).state_dict() for p in (first, second)]
+    assert not any("lora" in name for name in weights[0])
+    changed = [k for k in weights[0] if not torch.equal(weights[0][k], weights[1][k])]
+    # Only the adapted projections move between the epochs (merged in); the rest is frozen.
+    assert changed and all(("q_proj" in k or "v_proj" in k) for k in changed), changed

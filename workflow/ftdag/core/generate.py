@@ -15,12 +15,12 @@ import torch
 from tqdm import tqdm
 
 
-def _cache_keyword(model) -> str:
+def cache_keyword(model) -> str:
     """transformers 5.2x names the key/value cache `cache`; earlier releases `past_key_values`."""
     return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
 
-def _cache_of(output):
+def cache_of(output):
     cache = getattr(output, "cache", None)
     return cache if cache is not None else output.past_key_values
 
@@ -56,12 +56,12 @@ def greedy_decode(
     The tokens every sequence starts with (an instruction, a task's name) are computed once and
     their keys and values shared by the batch: prompts of one task share half their tokens."""
     device = next(model.parameters()).device
-    keyword = _cache_keyword(model)
+    keyword = cache_keyword(model)
     shared = common_prefix_length(sequences) - 1  # every row keeps a token to continue from
     cache, prefix_mask = None, torch.ones((len(sequences), 0), dtype=torch.long)
     if shared > 0:
         prefix = torch.tensor([sequences[0][:shared]], device=device)
-        cache = _cache_of(model(input_ids=prefix, use_cache=True, logits_to_keep=1))
+        cache = cache_of(model(input_ids=prefix, use_cache=True, logits_to_keep=1))
         cache.batch_repeat_interleave(len(sequences))
         prefix_mask = torch.ones((len(sequences), shared), dtype=torch.long)
     input_ids, mask = left_pad([x[max(shared, 0) :] for x in sequences], pad_id)
@@ -76,7 +76,7 @@ def greedy_decode(
         logits_to_keep=1,
         **({keyword: cache} if cache is not None else {}),
     )
-    cache, position = _cache_of(output), position[:, -1:]
+    cache, position = cache_of(output), position[:, -1:]
     finished = torch.zeros(len(sequences), dtype=torch.bool, device=device)
     new_tokens = []
     for step in range(max_new_tokens):
@@ -95,7 +95,7 @@ def greedy_decode(
             use_cache=True,
             **{keyword: cache},
         )
-        cache = _cache_of(output)
+        cache = cache_of(output)
     return torch.stack(new_tokens, dim=1)
 
 

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 import torch
 
 from ftdag.core.batches import collate, per_sample_answer_loss
-from ftdag.core.generate import _cache_keyword, _cache_of, left_pad
+from ftdag.core.generate import cache_keyword, cache_of, left_pad
 from ftdag.mtl.batches import DomainData
 from ftdag.mtl.domains import reward
 
@@ -60,7 +60,7 @@ def sample_answers(
     global RNG, whose stream the training loop owns."""
     device = next(model.parameters()).device
     generator = torch.Generator(device=device).manual_seed(seed)
-    keyword = _cache_keyword(model)
+    keyword = cache_keyword(model)
     input_ids, mask = left_pad(sequences, pad_id)
     attention_mask = mask.to(device)
     # Positions count real tokens only, as greedy decoding numbers left-padded prompts.
@@ -90,7 +90,7 @@ def sample_answers(
             attention_mask=attention_mask,
             position_ids=position,
             use_cache=True,
-            **{keyword: _cache_of(output)},
+            **{keyword: cache_of(output)},
         )
     rows = torch.stack(new_tokens, dim=1).tolist()
     return [row[: row.index(eos_id) + 1] if eos_id in row else row for row in rows]
