@@ -25,6 +25,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/exp3.smk"
 include: "workflow/rules/curriculum.smk"
 include: "workflow/rules/mtl.smk"
+include: "workflow/rules/compare.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -54,7 +54,9 @@ def test_default_dry_run_plans_the_wide_campaign(tmp_path):
     assert counts["mtl_train"] == counts["mtl_arm_evolution"] == 4
     assert "mtl_evaluate" not in counts
     assert counts["mtl_plot"] == 2
-    assert counts["total"] == 54 + 16 + 13
+    # compare: data, chat files, the base, two fine-tunes, three models' answers, the summary.
+    assert counts["compare_answers"] == 3 and counts["compare_summary"] == 1
+    assert counts["total"] == 54 + 16 + 13 + 9
 
 
 def test_all_archs_and_pairs(tmp_path):

@@ -8,6 +8,7 @@ from pathlib import Path
 # installed or not (`make install` installs it for the jobs).
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
 
+from ftdag.compare import config_checks as compare_config_checks
 from ftdag.core import group_components
 from ftdag.core.config import ConfigError, validate_config
 from ftdag.core.provenance import config_hash
@@ -30,6 +31,7 @@ try:
             "exp3": exp3_config_checks.problems,
             "curriculum": curriculum_config_checks.problems,
             "mtl": mtl_config_checks.problems,
+            "compare": compare_config_checks.problems,
         },
     )
 except ConfigError as error:
@@ -51,7 +53,12 @@ def get_final_outputs():
 
 def get_family_outputs():
     """Every family's results; the cost table is made after all of them."""
-    return [*get_exp3_outputs(), *get_curriculum_outputs(), *get_mtl_outputs()]
+    return [
+        *get_exp3_outputs(),
+        *get_curriculum_outputs(),
+        *get_mtl_outputs(),
+        *get_compare_outputs(),
+    ]
 
 
 # --- exp3: names from ftdag.exp3.names, inputs of workflow/rules/exp3.smk ---------------
@@ -319,3 +326,94 @@ def get_mtl_final_predictions(wildcards):
                 f"results/mtl/{arm}/seed{seed}/eval/{snapshot}.predictions.jsonl"
             )
     return finals
+
+
+# --- compare: inputs of workflow/rules/compare.smk --------------------------------------------
+
+COMPARE = config["compare"]
+COMPARE_MODELS = [m["name"] for m in COMPARE["models"]]
+COMPARE_SPECS = {m["name"]: m for m in COMPARE["models"]}
+COMPARE_LOCAL_SERVER = COMPARE["api"]["base_url"] == "local"
+
+
+wildcard_constraints:
+    compare_model="|".join(COMPARE_MODELS),
+
+
+def get_compare_outputs():
+    return [
+        "results/compare/report.md",
+        "results/compare/metrics_comparison.xlsx",
+        "results/compare/plots/metrics_comparison.png",
+    ]
+
+
+def get_compare_user_file(wildcards=None):
+    """The user's {image, score} file (an input, so that an edited file reruns), or none."""
+    source = COMPARE["data"]["source"]
+    return [] if source == "generated" else [source]
+
+
+def get_compare_spec(wildcards):
+    return COMPARE_SPECS[wildcards.compare_model]
+
+
+def get_compare_model_id(wildcards):
+    return COMPARE_SPECS[wildcards.compare_model]["model"]
+
+
+def get_compare_run_hash(wildcards):
+    """What a fine-tune job depends on: a rerun with the same values finds its job again."""
+    keys = ("data", "prompt", "resolution", "model", "finetune", "training")
+    return config_hash(
+        {"name": wildcards.compare_model, **{k: COMPARE[k] for k in keys}}
+    )
+
+
+def get_compare_config_hash(wildcards=None):
+    return config_hash(COMPARE)
+
+
+def get_compare_server_inputs():
+    """The local server serves (and fine-tunes from) the untuned tiny model."""
+    return {"base": "results/compare/models/base"} if COMPARE_LOCAL_SERVER else {}
+
+
+def get_compare_api_finetune_inputs(wildcards):
+    return {
+        "train": "results/compare/chat/train.jsonl",
+        "validation": "results/compare/chat/validation.jsonl",
+        **get_compare_server_inputs(),
+    }
+
+
+def get_compare_answer_inputs(wildcards):
+    """The test split, and what the model is: a fine-tune's state (its model id), a local
+    model's folder, or nothing more for an API model (the server's base where it is local).
+    """
+    spec = COMPARE_SPECS[wildcards.compare_model]
+    name = spec["name"]
+    inputs = {"test": "results/compare/data/test.jsonl"}
+    if spec["kind"] == "local":
+        local = spec["model"]
+        inputs["source"] = (
+            f"results/compare/models/{name}" if local == "tiny" else local
+        )
+        return inputs
+    inputs.update(get_compare_server_inputs())
+    if spec["kind"] == "api_finetune":
+        inputs["source"] = f"results/compare/finetunes/{name}.json"
+    return inputs
+
+
+def get_compare_api_slot(wildcards):
+    """API steps take turns on the local server's state folder; local models need no slot."""
+    return int(COMPARE_SPECS[wildcards.compare_model]["kind"] != "local")
+
+
+def get_compare_finetune_states():
+    return [
+        f"results/compare/finetunes/{m['name']}.json"
+        for m in COMPARE["models"]
+        if m["kind"] == "api_finetune"
+    ]

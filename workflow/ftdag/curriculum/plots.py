@@ -4,22 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
-from ftdag.core.io import atomic_path
+from ftdag.core.figures import new_figure, save_png
 from ftdag.curriculum.summary import final_models
-
-
-def _figure(size):
-    fig = Figure(figsize=size, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _save(fig, path) -> None:
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
 
 
 def plot_accuracy_by_stage(summary: pd.DataFrame, path) -> None:
@@ -29,7 +16,7 @@ def plot_accuracy_by_stage(summary: pd.DataFrame, path) -> None:
     final = final_models(summary)
     stages = list(dict.fromkeys(final["eval_stage"]))
     arms = list(dict.fromkeys(final["arm"]))
-    fig = _figure((8, 4.5))
+    fig = new_figure((8, 4.5))
     ax = fig.subplots()
     width = 0.8 / len(arms)
     x = np.arange(len(stages))
@@ -52,7 +39,7 @@ def plot_accuracy_by_stage(summary: pd.DataFrame, path) -> None:
     ax.set_ylim(0, 1)
     ax.set_title("Accuracy by question stage: each arm's final model")
     ax.legend()
-    _save(fig, path)
+    save_png(fig, path)
 
 
 def plot_accuracy_after_each_stage(summary: pd.DataFrame, path) -> None:
@@ -60,7 +47,7 @@ def plot_accuracy_after_each_stage(summary: pd.DataFrame, path) -> None:
     after stage 1, 2, ..., with 95% bands; the majority answer dashed. Single-stage arms are
     drawn as their final accuracy, for reference."""
     staged = [a for a, g in summary.groupby("arm", sort=False) if g["stage_model"].nunique() > 1]
-    fig = _figure((4.5 * max(1, len(staged)) + 1, 4.2))
+    fig = new_figure((4.5 * max(1, len(staged)) + 1, 4.2))
     axes = np.atleast_1d(fig.subplots(1, max(1, len(staged)), sharey=True, squeeze=False)[0])
     if not staged:
         axes[0].text(0.5, 0.5, "no arm has more than one stage", ha="center", va="center")
@@ -80,14 +67,14 @@ def plot_accuracy_after_each_stage(summary: pd.DataFrame, path) -> None:
         ax.set_title(f"{arm}")
     axes[0].set_ylabel("test accuracy (95% band; dotted: majority answer)")
     axes[0].legend(fontsize=8)
-    _save(fig, path)
+    save_png(fig, path)
 
 
 def plot_cost_vs_accuracy(summary: pd.DataFrame, path) -> None:
     """Overall accuracy against the device-hours that produced each model; an arm's stage
     models joined in order, its final model labelled."""
     overall = summary[summary["eval_stage"] == "overall"]
-    fig = _figure((7, 4.5))
+    fig = new_figure((7, 4.5))
     ax = fig.subplots()
     for k, (arm, rows) in enumerate(overall.groupby("arm", sort=False)):
         rows = rows.sort_values("stage_model")
@@ -114,4 +101,4 @@ def plot_cost_vs_accuracy(summary: pd.DataFrame, path) -> None:
     ax.set_ylabel("overall test accuracy (95% interval)")
     ax.set_title("What each model cost and what it scored")
     ax.legend()
-    _save(fig, path)
+    save_png(fig, path)

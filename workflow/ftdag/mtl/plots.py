@@ -5,16 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
-from ftdag.core.io import atomic_path
+from ftdag.core.figures import new_figure, save_png
 from ftdag.mtl.report import domain_curves
-
-
-def _save(fig, path) -> None:
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
 
 
 def plot_learning_curves(evolution: pd.DataFrame, comparison: pd.DataFrame, path) -> None:
@@ -22,8 +15,7 @@ def plot_learning_curves(evolution: pd.DataFrame, comparison: pd.DataFrame, path
     one panel per domain, one line per arm."""
     curves = domain_curves(evolution)
     domains = list(dict.fromkeys(curves["domain"]))
-    fig = Figure(figsize=(11, 6), layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = new_figure((11, 6))
     axes = fig.subplots(2, (len(domains) + 1) // 2, sharex=True, sharey=True, squeeze=False)
     for ax, domain in zip(axes.flat, domains, strict=False):
         for k, (arm, rows) in enumerate(
@@ -38,7 +30,7 @@ def plot_learning_curves(evolution: pd.DataFrame, comparison: pd.DataFrame, path
         ax.set_ylabel("test reward")
     axes.flat[0].legend()
     fig.suptitle("Learning curves per domain (every kept snapshot)")
-    _save(fig, path)
+    save_png(fig, path)
 
 
 def final_scores(comparison: pd.DataFrame) -> pd.DataFrame:
@@ -65,8 +57,7 @@ _COMPARISON_COLUMNS = {
 def plot_final_heatmap(evolution: pd.DataFrame, comparison: pd.DataFrame, path) -> None:
     """Final models' mean test reward, domains by arms, the value in each cell."""
     table = final_scores(comparison)
-    fig = Figure(figsize=(2 + 1.6 * table.shape[1], 1 + 0.6 * table.shape[0]), layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = new_figure((2 + 1.6 * table.shape[1], 1 + 0.6 * table.shape[0]))
     ax = fig.subplots()
     image = ax.imshow(table.to_numpy(dtype=float), vmin=0, vmax=1, cmap="viridis", aspect="auto")
     ax.set_xticks(np.arange(table.shape[1]), table.columns)
@@ -82,4 +73,4 @@ def plot_final_heatmap(evolution: pd.DataFrame, comparison: pd.DataFrame, path) 
         )
     fig.colorbar(image, ax=ax, label="mean test reward")
     ax.set_title("Final models by domain")
-    _save(fig, path)
+    save_png(fig, path)
