@@ -101,3 +101,31 @@ def test_smoke_run_caches_every_answer_and_writes_the_key_nowhere(tmp_path):
                 leaks.append(str(path))
     assert leaks == []
     assert KEY not in os.environ.get("OPENAI_API_KEY", "")  # the test set it for the runs only
+
+
+def test_the_real_scale_config_dry_runs_through_the_slurm_profile(tmp_path):
+    """config/compare_openai.yaml: OpenAI's endpoint (no request is made by a dry-run), the
+    user's file and a local model folder substituted by the test's own."""
+    config = yaml.safe_load((REPO / "config/compare_openai.yaml").read_text())
+    config["compare"]["data"]["source"] = str(REPO / "tests/data/compare_user/scores.jsonl")
+    local = tmp_path / "local_vlm"
+    local.mkdir()
+    config["compare"]["models"][2]["model"] = str(local)
+    path = write_config(tmp_path / "real.yaml", config)
+    env = {**snakemake_env(), "OPENAI_API_KEY": KEY}
+    result = subprocess.run(
+        snakemake_command(
+            tmp_path, "-n", "--profile", "slurm", TARGET, configfile=[SMOKE_CONFIG, path]
+        ),
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    counts = job_counts(result.stdout)
+    # No local server: no base model and no local fine-tune; the local model is a folder.
+    assert "compare_base" not in counts and "compare_local_finetune" not in counts
+    assert counts["compare_api_finetune"] == 1 and counts["compare_answers"] == 3
+    assert KEY not in result.stdout + result.stderr
