@@ -297,3 +297,6 @@ def test_every_result_carries_provenance_and_the_campaign_its_cost(smoke_run):
     # per-task and per-epoch sections.
     assert "<h3>mtl</h3>" in page and "pcgrad helps" in page and "<td>tabular</td>" in page
     assert "Best epoch per domain" not in page
+    # compare: its metrics and the study's criteria, not the examples or the cost.
+    assert "<h3>compare</h3>" in page and "Success criteria" in page and "<td>baseline</td>" in page
+    assert "Best and worst predictions" not in page

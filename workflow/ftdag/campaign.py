@@ -77,15 +77,24 @@ def exp3_findings(pt1_learning_csvs: dict[str, str], summaries: dict[str, str]) 
     return "<ul>" + "".join(items) + "</ul>"
 
 
-def verdict_findings(verdict_md, first_section_only: bool = False) -> str:
+def verdict_findings(verdict_md, first_section_only: bool = False, sections=()) -> str:
     """A family's Markdown verdict, its title dropped (the page gives the family's name); with
-    `first_section_only`, up to its first `##` heading (a long report's summary)."""
+    `first_section_only`, up to its first `##` heading (a long report's summary); with
+    `sections`, only the `##` sections of those names."""
     from ftdag.core.html import markdown_html
 
     lines = Path(verdict_md).read_text().splitlines()
     if first_section_only:
-        sections = [k for k, line in enumerate(lines) if line.startswith("## ")]
-        lines = lines[: sections[0]] if sections else lines
+        starts = [k for k, line in enumerate(lines) if line.startswith("## ")]
+        lines = lines[: starts[0]] if starts else lines
+    if sections:
+        kept, keep = [], False
+        for line in lines:
+            if line.startswith("## "):
+                keep = line[3:].strip() in sections
+            if keep:
+                kept.append(line)
+        lines = kept
     return markdown_html("\n".join(line for line in lines if not line.startswith("# ")))
 
 

@@ -41,6 +41,7 @@ rule campaign_page:
         ),
         curriculum_verdict=rules.curriculum_summary.output.verdict,
         mtl_report=rules.mtl_report.output.report,
+        compare_report=rules.compare_summary.output.report,
     output:
         report(
             "results/campaign.html",

@@ -12,5 +12,8 @@ with job_log(snakemake.log[0], "campaign_page"):
         ),
         "curriculum": campaign.verdict_findings(snakemake.input.curriculum_verdict),
         "mtl": campaign.verdict_findings(snakemake.input.mtl_report, first_section_only=True),
+        "compare": campaign.verdict_findings(
+            snakemake.input.compare_report, sections=("Metrics", "Success criteria")
+        ),
     }
     campaign.campaign_page(snakemake.config, findings, snakemake.input.cost, snakemake.output[0])
