@@ -39,9 +39,7 @@ def train_steps(flush: bool, steps: int, threads: int) -> dict:
     data = exp3["data"]
     sizes = TrainingSizes.from_config(data)
     world = generate_world(**exp3["world"])
-    records = build_training_set(
-        "pt1", world, sizes, data["seed"], set(), tuple(data["pt1_lead_in_tasks"])
-    )
+    records = build_training_set("pt1", world, sizes, data["seed"], set())
     tokenizer = build_tokenizer()
     arch = {k: v for k, v in exp3["archs"]["wide"].items() if k != "epochs"}
     model = build_model(tokenizer, seed=0, **arch)

@@ -43,9 +43,9 @@ def main() -> None:
     parser.add_argument("--layers", type=int, default=4)
     parser.add_argument("--samples", type=int, default=20000)
     parser.add_argument(
-        "--lead-in-samples", type=int, default=0, help="seen once first (exp3.data.pt1_lead_in_*)"
+        "--lead-in-samples", type=int, default=0, help="seen once first (a stage of epochs: 1)"
     )
-    lead_in_tasks = schema_defaults()["exp3"]["data"]["pt1_lead_in_tasks"]
+    lead_in_tasks = schema_defaults()["exp3"]["data"]["pt1_stages"][0]["tasks"]
     parser.add_argument("--lead-in-tasks", default=",".join(lead_in_tasks))
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--lr", type=float, default=2e-3)

@@ -107,11 +107,7 @@ def _rename(config, dotted, new_name):
         ("exp3.ftwb2_pairs", [4, 4], ["exp3.ftwb2_pairs"]),
         ("exp3.ftwb2_pairs", [], ["exp3.ftwb2_pairs"]),
         ("exp3.ftwb2_pairs", "2,4", ["exp3.ftwb2_pairs"]),
-        ("exp3.data.pt1_samples", -5, ["exp3.data.pt1_samples"]),
         ("exp3.data.eval_samples", 0, ["exp3.data.eval_samples"]),
-        ("exp3.data.pt1_lead_in_samples", -1, ["exp3.data.pt1_lead_in_samples"]),
-        ("exp3.data.pt1_lead_in_tasks", ["dist"], ["exp3.data.pt1_lead_in_tasks[0]", "dist"]),
-        ("exp3.data.pt1_lead_in_tasks", [], ["exp3.data.pt1_lead_in_tasks"]),
         ("exp3.world.seed", "zero", ["exp3.world.seed"]),
         ("exp3.world.n_cities", 12.5, ["exp3.world.n_cities"]),
         ("exp3.pretrain.lr", 0, ["exp3.pretrain.lr"]),
@@ -147,12 +143,62 @@ def test_bad_value_names_its_key(config, dotted, value, names):
         assert name in message
 
 
+MIX = ["distance", "trianglearea", "angle", "compass", "inside", "perimeter", "crossing"]
+
+
+@pytest.mark.parametrize(
+    ("stages", "names"),
+    [
+        ([], ["'exp3.data.pt1_stages'", "non-empty"]),
+        ("mix", ["'exp3.data.pt1_stages'"]),
+        (
+            [{"tasks": MIX, "samples": 10}, {"tasks": ["dist"], "samples": 5}],
+            [
+                "'exp3.data.pt1_stages[1].tasks[0]'",
+                "'dist'",
+            ],
+        ),
+        ([{"tasks": [], "samples": 10}], ["'exp3.data.pt1_stages[0].tasks'"]),
+        ([{"tasks": ["angle", "angle"], "samples": 10}], ["'exp3.data.pt1_stages[0].tasks'"]),
+        ([{"tasks": MIX, "samples": 0}], ["'exp3.data.pt1_stages[0].samples'"]),
+        ([{"tasks": MIX, "samples": 9, "epochs": 0}], ["'exp3.data.pt1_stages[0].epochs'"]),
+        ([{"tasks": MIX, "samples": 9, "epochs": 1.5}], ["'exp3.data.pt1_stages[0].epochs'"]),
+        (
+            [{"tasks": MIX, "samples": 9}, {"tasks": MIX}],
+            [
+                "'exp3.data.pt1_stages[1]'",
+                "'samples' is a required property",
+            ],
+        ),
+        (
+            [{"tasks": MIX, "samples": 9, "epoch": 2}],
+            [
+                "'exp3.data.pt1_stages[0]'",
+                "'epoch'",
+                "allowed: epochs, samples, tasks",
+            ],
+        ),
+    ],
+)
+def test_a_bad_pt1_stage_names_its_key(config, stages, names):
+    config["exp3"]["data"]["pt1_stages"] = stages
+    message = error_of(config)
+    for name in names:
+        assert name in message
+
+
+def test_pt1_stages_keep_a_missing_epochs_missing(config):
+    """A stage without epochs takes its arch's: the schema must not fill one in."""
+    config["exp3"]["data"]["pt1_stages"] = [{"tasks": MIX, "samples": 9}]
+    assert validate_config(config)["exp3"]["data"]["pt1_stages"] == [{"tasks": MIX, "samples": 9}]
+
+
 @pytest.mark.parametrize(
     ("dotted", "typo", "names"),
     [
         ("exp3.world", "worlds", ["exp3", "worlds"]),
         ("exp3.archs.wide.hidden_size", "hidden", ["exp3.archs.wide", "hidden"]),
-        ("exp3.data.pt1_samples", "pt1_sample", ["exp3.data", "pt1_sample"]),
+        ("exp3.data.pt1_stages", "pt1_stage", ["exp3.data", "pt1_stage"]),
         ("exp3.finetune.lr", "learning_rate", ["exp3.finetune", "learning_rate"]),
         ("exp3", "exp_3", ["exp_3"]),
     ],
@@ -172,12 +218,12 @@ def test_unknown_key_message_lists_the_allowed_keys(config):
 
 
 def test_several_problems_reported_at_once(config):
-    config["exp3"]["data"]["pt1_samples"] = -5
+    config["exp3"]["data"]["pt1_stages"][1]["samples"] = -5
     config["exp3"]["world"]["seed"] = "zero"
     config["exp3"]["ftwb2_pairs"] = [22]
     config["exp3"]["archs"]["wide"]["hidden"] = config["exp3"]["archs"]["wide"].pop("hidden_size")
     message = error_of(config)
-    for key in ("exp3.data.pt1_samples", "exp3.world.seed", "exp3.ftwb2_pairs", "hidden"):
+    for key in ("exp3.data.pt1_stages[1].samples", "exp3.world.seed", "exp3.ftwb2_pairs", "hidden"):
         assert key in message
     assert len([line for line in message.splitlines() if "config key" in line]) >= 4
 

@@ -6,9 +6,9 @@ from collections import Counter
 import pytest
 
 from ftdag.core.config import schema_defaults
-from ftdag.core.records import LEAD_IN, count_lead_in
-from ftdag.exp3 import datasets
-from ftdag.exp3.datasets import TrainingSizes, build_eval_sets
+from ftdag.core.records import STAGE, stage_sizes
+from ftdag.core.schedule import Stage
+from ftdag.exp3.datasets import TrainingSizes, build_eval_sets, build_training_set
 from ftdag.exp3.names import (
     MULTI_TASK,
     eval_names,
@@ -31,13 +31,11 @@ WORLD_ARGS = {
     "city_names": "letters",
 }
 SIZES = TrainingSizes(
-    pt1_samples=700, atlantis_samples=30, replay_samples=12, warm_samples=4, pt1_lead_in_samples=0
+    pt1_stages=(Stage(700, tasks=TASK_NAMES),),
+    atlantis_samples=30,
+    replay_samples=12,
+    warm_samples=4,
 )
-LEAD_IN_TASKS = tuple(schema_defaults()["exp3"]["data"]["pt1_lead_in_tasks"])
-
-
-def build_training_set(model, world, sizes, seed, held_out, lead_in_tasks=LEAD_IN_TASKS):
-    return datasets.build_training_set(model, world, sizes, seed, held_out, lead_in_tasks)
 
 
 EVAL_N = 40
@@ -193,39 +191,71 @@ def test_training_set_is_deterministic(world, held_out):
 
 def test_pt1_has_no_atlantis(world, held_out):
     records = build_training_set("pt1", world, SIZES, seed=0, held_out=held_out)
-    assert len(records) == SIZES.pt1_samples
+    assert len(records) == 700
     for r in records:
         assert groups_of(r["prompt"], world) == {STANDARD}
     counts = Counter(r["task"] for r in records)
     assert set(counts) == set(TASK_NAMES)
-    assert all(c == SIZES.pt1_samples // 7 for c in counts.values())  # 700 = 7 x 100
+    assert all(c == 700 // 7 for c in counts.values())  # 700 = 7 x 100
+    assert stage_sizes(records) == [700]  # one stage
 
 
-def test_pt1_lead_in_comes_first_then_the_mix(world, held_out):
-    sizes = TrainingSizes(**{**SIZES.__dict__, "pt1_lead_in_samples": 60})
-    records = build_training_set(
-        "pt1", world, sizes, seed=0, held_out=held_out, lead_in_tasks=("distance", "compass")
-    )
-    assert len(records) == 60 + SIZES.pt1_samples
-    assert count_lead_in(records) == 60
-    lead_in, mix = records[:60], records[60:]
-    assert Counter(r["task"] for r in lead_in) == Counter({"distance": 30, "compass": 30})
-    assert all(r[LEAD_IN] is True for r in lead_in) and not any(LEAD_IN in r for r in mix)
-    assert [r["task"] for r in lead_in[:10]] != ["distance", "compass"] * 5  # shuffled
-    assert all(c == SIZES.pt1_samples // 7 for c in Counter(r["task"] for r in mix).values())
+THREE_STAGES = (
+    Stage(60, 1, ("distance", "compass")),
+    Stage(40, 2, ("angle",)),
+    Stage(140, None, TASK_NAMES),
+)
+
+
+def test_pt1_stages_come_in_order_each_of_its_tasks(world, held_out):
+    sizes = TrainingSizes(**{**SIZES.__dict__, "pt1_stages": THREE_STAGES})
+    records = build_training_set("pt1", world, sizes, seed=0, held_out=held_out)
+    assert stage_sizes(records) == [60, 40, 140]
+    assert [r[STAGE] for r in records] == [0] * 60 + [1] * 40 + [2] * 140
+    by_stage = [records[:60], records[60:100], records[100:]]
+    assert Counter(r["task"] for r in by_stage[0]) == Counter({"distance": 30, "compass": 30})
+    assert Counter(r["task"] for r in by_stage[1]) == Counter({"angle": 40})
+    assert Counter(r["task"] for r in by_stage[2]) == Counter({t: 20 for t in TASK_NAMES})
+    assert [r["task"] for r in by_stage[0][:10]] != ["distance", "compass"] * 5  # shuffled
+    assert [r["task"] for r in by_stage[2][:7]] != list(TASK_NAMES)
     for r in records:  # standard cities only, and never an evaluation prompt
         assert groups_of(r["prompt"], world) == {STANDARD}
         assert r["prompt"] not in held_out
-    # fine-tunes have no lead-in, whatever the size says
-    assert count_lead_in(build_training_set("ftwb1-2", world, sizes, 0, held_out)) == 0
+    assert build_training_set("pt1", world, sizes, seed=0, held_out=held_out) == records
+    # fine-tunes have no stages, whatever pt1's are
+    assert stage_sizes(build_training_set("ftwb1-2", world, sizes, 0, held_out)) == []
 
 
-def test_count_lead_in_requires_the_lead_in_first():
-    lead, other = {"prompt": "p", LEAD_IN: True}, {"prompt": "q"}
-    assert count_lead_in([lead, lead, other]) == 2
-    assert count_lead_in([other, other]) == 0
-    with pytest.raises(ValueError, match="must all come before"):
-        count_lead_in([lead, other, lead])
+def test_the_default_pt1_is_distance_and_compass_once_then_the_mix():
+    """The structure of the default's two stages, which replaced a lead-in of 18000 distance
+    and compass samples followed by a mix of 14000, with the same records (checked when the
+    stages came in, against the code of the lead-in)."""
+    defaults = schema_defaults()["exp3"]
+    data = defaults["data"]
+    sizes = TrainingSizes.from_config(data)
+    assert sizes.pt1_stages == (
+        Stage(18000, 1, ("distance", "compass")),
+        Stage(14000, None, TASK_NAMES),  # the arch's epochs
+    )
+    default_world = generate_world(**defaults["world"])
+    eval_sets = build_eval_sets(default_world, data["eval_samples"], data["seed"])
+    held = {r["prompt"] for records in eval_sets.values() for r in records}
+    records = build_training_set("pt1", default_world, sizes, data["seed"], held)
+    assert stage_sizes(records) == [18000, 14000]
+    assert Counter(r["task"] for r in records[:18000]) == {"distance": 9000, "compass": 9000}
+    assert Counter(r["task"] for r in records[18000:]) == {t: 2000 for t in TASK_NAMES}
+    assert not {r["prompt"] for r in records} & held
+
+
+def test_stage_sizes_require_every_stage_in_order():
+    def rec(stage):
+        return {"prompt": "p", STAGE: stage}
+
+    assert stage_sizes([rec(0), rec(0), rec(1), rec(2), rec(2)]) == [2, 1, 2]
+    assert stage_sizes([{"prompt": "p"}, {"prompt": "q"}]) == []
+    for bad in ([rec(0), rec(1), rec(0)], [rec(1)], [rec(0), rec(2)], [rec(0), {"prompt": "q"}]):
+        with pytest.raises(ValueError, match="stage k's records come after"):
+            stage_sizes(bad)
 
 
 def composition(records, world):
@@ -279,7 +309,10 @@ def test_training_set_is_shuffled(world, held_out):
 
 def test_zero_sizes_give_only_the_warm_set(world, held_out):
     sizes = TrainingSizes(
-        pt1_samples=1, atlantis_samples=0, replay_samples=0, warm_samples=2, pt1_lead_in_samples=0
+        pt1_stages=(Stage(1, tasks=("distance",)),),
+        atlantis_samples=0,
+        replay_samples=0,
+        warm_samples=2,
     )
     records = build_training_set("ftwb1-3", world, sizes, seed=0, held_out=held_out)
     assert Counter(r["task"] for r in records) == Counter({t: 2 for t in TASK_NAMES})

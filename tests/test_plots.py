@@ -161,13 +161,40 @@ def test_smooth_is_a_trailing_moving_average():
     assert np.allclose(smooth([5, 6, 7], 1), [5, 6, 7])
 
 
-@pytest.mark.parametrize("lead_in_steps", [0, 30])
-def test_training_curves_png(tmp_path, lead_in_steps):
+THREE_STAGES = [
+    {"tasks": ["distance", "compass"], "samples": 640, "epochs": 1, "first_step": 0, "steps": 10},
+    {"tasks": ["angle"], "samples": 320, "epochs": 2, "first_step": 10, "steps": 10},
+    {"tasks": list(TASK_NAMES), "samples": 2000, "epochs": 3, "first_step": 20, "steps": 100},
+]
+ONE_STAGE = [{"samples": 2500, "epochs": 3, "first_step": 0, "steps": 120}]
+
+
+@pytest.mark.parametrize(
+    ("stages", "title", "labels"),
+    [
+        (ONE_STAGE, "pt1 (3 epochs)", []),
+        (
+            THREE_STAGES,
+            "pt1 (3 stages)",
+            ["stage 1: distance+compass x1", "stage 2: angle x2", "stage 3: 7-task mix x3"],
+        ),
+    ],
+)
+def test_training_curves_png(tmp_path, monkeypatch, stages, title, labels):
+    from matplotlib.figure import Figure
+
     from ftdag.exp3.plots import plot_training_curves
 
-    pt1 = {"loss_curve": list(np.linspace(4, 1, 120)), "epochs": 3}
+    figures, savefig = [], Figure.savefig
+
+    def keep(fig, *args, **kwargs):
+        figures.append(fig)
+        return savefig(fig, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", keep)
+    pt1 = {"loss_curve": list(np.linspace(4, 1, 120)), "epochs": 3, "stages": stages}
     stats = {
-        "pt1": {**pt1, "lead_in_steps": lead_in_steps},
+        "pt1": pt1,
         "ftwb1-4": {"loss_curve": [1.0, 0.8, 0.7], "epochs": 2},
         "ftwb2-2": {"loss_curve": [1.2, 1.1], "epochs": 2},
     }
@@ -175,3 +202,8 @@ def test_training_curves_png(tmp_path, lead_in_steps):
     plot_training_curves(stats, "wide", out)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert [p.name for p in tmp_path.iterdir()] == ["curves.png"]
+    pt1_ax = figures[0].axes[0]
+    assert pt1_ax.get_title() == title
+    assert [t.get_text() for t in pt1_ax.texts] == labels  # every stage named at its start
+    boundaries = [line.get_xdata()[0] for line in pt1_ax.lines if line.get_linestyle() == ":"]
+    assert boundaries == [s["first_step"] for s in stages[1:]]  # a line where each one starts

@@ -17,14 +17,17 @@ from ftdag.core import train as core_train
 from ftdag.core.batches import IGNORE, PromptAnswerData, answer_loss, collate, encode
 from ftdag.core.checkpoint import Preempted
 from ftdag.core.model import build_model
-from ftdag.core.schedule import LEAD_IN_EPOCH, Schedule, epoch_order, lr_factor
+from ftdag.core.schedule import LEAD_IN_EPOCH, Schedule, Stage, epoch_order, lr_factor
+from ftdag.core.stopping import Validation
 from ftdag.core.tokenizer import build_tokenizer
 from ftdag.core.train import TrainConfig
 
 
-def train(model, tokenizer, records, config, checkpoint, run_id="", progress=True, lead_in=0):
+def train(
+    model, tokenizer, records, config, checkpoint, run_id="", progress=True, lead_in=0, stages=()
+):
     """The loop on prompt/answer records, as exp3 calls it."""
-    data = PromptAnswerData(tokenizer, records, lead_in)
+    data = PromptAnswerData(tokenizer, records, lead_in, stages)
     return core_train.train(model, data, config, checkpoint, run_id, progress=progress)
 
 
@@ -207,7 +210,7 @@ def _small_records():
     return [{"prompt": f"{c}{d}=", "answer": f"{ord(c) + d}"} for c in "pqrstu" for d in range(4)]
 
 
-@pytest.mark.parametrize("change", ["lr", "run_id", "records", "lead_in"])
+@pytest.mark.parametrize("change", ["lr", "run_id", "records", "lead_in", "stages"])
 def test_checkpoint_of_another_configuration_is_ignored(tokenizer, tmp_path, caplog, change):
     records = _small_records()  # 24 records, 6 steps of 4 per epoch, 12 steps in all
     config = TrainConfig(epochs=2, batch_size=4, lr=1e-3, checkpoint_every=5, seed=0)
@@ -224,16 +227,18 @@ def test_checkpoint_of_another_configuration_is_ignored(tokenizer, tmp_path, cap
     assert len(calls) == 2
     assert same_weights(same.state_dict(), first.state_dict())
 
-    other_config, run_id, other_records, lead_in = config, "a", records, 0
+    other_config, run_id, other_records, lead_in, stages = config, "a", records, 0, ()
     if change == "lr":
         other_config = TrainConfig(epochs=2, batch_size=4, lr=2e-3, checkpoint_every=5, seed=0)
     elif change == "run_id":
         run_id = "b"
     elif change == "records":
         other_records = records[:-4]  # 20 records: 5 steps per epoch, 10 in all
-    else:
+    elif change == "lead_in":
         lead_in = 4  # the same 24 records: 1 lead-in step, then 2 x 5 steps
-    total = -(-lead_in // 4) + 2 * -(-(len(other_records) - lead_in) // 4)
+    else:
+        stages = (Stage(4, 3), Stage(20))  # the same records: 3 x 1 steps, then 2 x 5 steps
+    total = 3 + 10 if stages else -(-lead_in // 4) + 2 * -(-(len(other_records) - lead_in) // 4)
 
     other = build_model(tokenizer, seed=0, **TINY)
     calls = count_forward_calls(other)
@@ -247,6 +252,7 @@ def test_checkpoint_of_another_configuration_is_ignored(tokenizer, tmp_path, cap
             run_id,
             progress=False,
             lead_in=lead_in,
+            stages=stages,
         )
     assert len(calls) == total  # started from step 0
     assert stats["steps"] == len(stats["loss_curve"]) == total
@@ -261,8 +267,44 @@ def test_checkpoint_of_another_configuration_is_ignored(tokenizer, tmp_path, cap
         tmp_path / "fresh.pt",
         run_id=run_id,
         lead_in=lead_in,
+        stages=stages,
     )
     assert same_weights(other.state_dict(), fresh.state_dict())
+
+
+def test_stages_run_in_order_and_are_recorded(tokenizer, tmp_path, caplog):
+    """Two stages of 8 and 16 records: 2 steps of 4 twice, then 4 steps for the run's 2 epochs.
+    Validations count the last stage's epochs, as they counted the epochs after a lead-in."""
+    records = _small_records()
+    stages = (Stage(8, 2, ("p",)), Stage(16))
+    data = PromptAnswerData(tokenizer, records, stages=stages)
+    config = TrainConfig(epochs=2, batch_size=4, lr=1e-3, seed=0)
+    model = build_model(tokenizer, seed=0, **TINY)
+    seen = []
+    original = data.batch
+    data.batch = lambda indices: (seen.append(list(indices)), original(indices))[1]
+    validation = Validation(lambda _: {"score": 1.0})
+    with caplog.at_level("INFO", logger="ftdag.core.train"):
+        stats = core_train.train(model, data, config, tmp_path / "c.pt", validation=validation)
+    assert stats["steps"] == 2 * 2 + 2 * 4
+    assert all(i < 8 for batch in seen[:4] for i in batch)  # stage 1 first, twice
+    assert sorted(i for batch in seen[4:8] for i in batch) == list(range(8, 24))
+    assert stats["epochs"] == 2
+    assert stats["stages"] == [
+        {"tasks": ["p"], "samples": 8, "epochs": 2, "first_step": 0, "steps": 4},
+        {"samples": 16, "epochs": 2, "first_step": 4, "steps": 8},
+    ]
+    assert [v["epoch"] for v in stats["validations"]] == [1, 2]
+    assert [v["step"] for v in stats["validations"]] == [8, 12]
+    passes = [r.getMessage().split(" done")[0] for r in caplog.records if " done:" in r.message]
+    assert passes == [
+        "stage 1/2 epoch 1/2",
+        "stage 1/2 epoch 2/2",
+        "stage 2/2 epoch 1/2",
+        "stage 2/2 epoch 2/2",
+    ]
+    with pytest.raises(ValueError, match="do not divide the 24 records"):
+        PromptAnswerData(tokenizer, records, stages=(Stage(8, 1), Stage(8)))
 
 
 # --- (b), (d) killed and preempted runs, in subprocesses ------------------------------------
@@ -292,6 +334,7 @@ torch.set_num_threads(1)
 
 from ftdag.core.batches import PromptAnswerData
 from ftdag.core.model import build_model
+from ftdag.core.schedule import Stage
 from ftdag.core.tokenizer import build_tokenizer
 from ftdag.core.train import TrainConfig, train
 from ftdag.exp3.tasks import sample_examples
@@ -315,9 +358,11 @@ def run(out):
     calls = []
     model.register_forward_pre_hook(lambda *_: calls.append(1))
     config = TrainConfig(epochs=30, batch_size=4, lr=1e-3, checkpoint_every=25, seed=0)
-    # The first 120 records are a lead-in (30 steps): the first checkpoint, where the tests
-    # stop a run, falls inside it, so a resumed run also crosses from lead-in to epochs.
-    data = PromptAnswerData(tokenizer, records, lead_in=120)
+    # Three stages: 60 records once (15 steps), 60 twice (30 steps), then 40 for the run's
+    # epochs. The first checkpoint (step 25), where the tests stop a run, falls inside the
+    # second stage, so a resumed run starts mid-stage and crosses into the third.
+    stages = (Stage(60, 1), Stage(60, 2), Stage(40))
+    data = PromptAnswerData(tokenizer, records, stages=stages)
     stats = train(model, data, config, out / "checkpoint.pt", "tiny", progress=False)
     torch.save(model.state_dict(), out / "final.pt")
     stats["forward_calls"] = len(calls)
@@ -358,7 +403,7 @@ for pid in children:  # stdin closed: the tests are over
     os.kill(pid, signal.SIGKILL)
     os.waitpid(pid, 0)
 '''
-TOTAL_STEPS = 330  # a lead-in of 120 records / 4 per batch, then 40 / 4 x 30 epochs
+TOTAL_STEPS = 345  # 60 / 4 per batch once, 60 / 4 twice, then 40 / 4 x 30 epochs
 CHECKPOINT_EVERY = 25
 
 

@@ -16,6 +16,7 @@ with job_log(snakemake.log[0], "pretrain"):
             "training": dict(snakemake.params.training),
             "checkpoint": snakemake.params.checkpoint,
             "device": pick_device(snakemake.params.device),
+            "stages": [dict(stage) for stage in snakemake.params.stages],
             "tracking": dict(snakemake.params.tracking),
             "run_name": snakemake.params.run_name,
         },

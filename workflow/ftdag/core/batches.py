@@ -4,8 +4,9 @@ The loop (`ftdag.core.train`) asks a training-data object for the batch of some 
 indices and for the losses of a batch; it knows nothing else about the data. `PromptAnswerData`
 is the text case: `<bos> prompt answer <eos>`, loss on the answer tokens only. Other families
 bring their own (images and questions; one batch per task for gradient surgery) with the same
-four members: `n_samples`, `lead_in`, `fingerprint`, `batch(indices)`, `losses(model, batch)`
-and `tokens(batch)`.
+members: `n_samples`, `lead_in`, `fingerprint`, `batch(indices)`, `losses(model, batch)`
+and `tokens(batch)`; optionally `stages` (`ftdag.core.schedule.Stage`s, in order), else the
+data is one stage after its lead-in, if any.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import json
 from collections.abc import Sequence
 
 import torch
+
+from ftdag.core.schedule import Stage, lead_in_stages
 
 IGNORE = -100  # label of tokens the loss does not count (prompt and padding)
 
@@ -62,23 +65,30 @@ def answer_loss(logits, labels):
 
 
 class PromptAnswerData:
-    """{prompt, answer} records, tokenized once; the first `lead_in` are a lead-in."""
+    """{prompt, answer} records, tokenized once; the first `lead_in` are a lead-in, or the
+    records are `stages` (their samples in record order)."""
 
-    def __init__(self, tokenizer, records: list[dict], lead_in: int = 0):
+    def __init__(
+        self, tokenizer, records: list[dict], lead_in: int = 0, stages: tuple[Stage, ...] = ()
+    ):
         self.ids, self.answer_start = encode(tokenizer, records)
         self.pad_id = tokenizer.pad_token_id
         self.n_samples = len(records)
-        self.lead_in = lead_in
-        if not 0 <= lead_in < self.n_samples:
+        self.lead_in, self.stages = lead_in, tuple(stages)
+        lead_in_stages(self.n_samples, lead_in)  # checks that the lead-in leaves samples
+        if stages and (lead_in or sum(s.samples for s in stages) != self.n_samples):
             raise ValueError(
-                f"a lead-in of {lead_in} leaves none of the {self.n_samples} samples to train"
+                f"stages of {[s.samples for s in stages]} samples (and a lead-in of {lead_in}) "
+                f"do not divide the {self.n_samples} records"
             )
 
     @property
     def fingerprint(self) -> str:
         """Identifies the data, so that a checkpoint of other data is not resumed."""
-        text = json.dumps([self.ids, self.answer_start, self.lead_in])
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        parts = [self.ids, self.answer_start, self.lead_in]
+        if self.stages:  # how many times each stage is seen is part of the run too
+            parts.append([[s.samples, s.epochs] for s in self.stages])
+        return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
 
     def batch(self, indices: Sequence[int]) -> dict:
         input_ids, mask, labels = collate(

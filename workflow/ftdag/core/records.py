@@ -3,14 +3,24 @@ importing torch (data preparation runs in an environment without it)."""
 
 from __future__ import annotations
 
-LEAD_IN = "lead_in"  # a record field: true on lead-in samples, which come first
+STAGE = "stage"  # a record field: the index of its training stage (`ftdag.core.schedule.Stage`)
 
 
-def count_lead_in(records: list[dict]) -> int:
-    """How many records at the start are lead-in samples; there are none after them."""
-    n = 0
-    while n < len(records) and records[n].get(LEAD_IN):
-        n += 1
-    if any(r.get(LEAD_IN) for r in records[n:]):
-        raise ValueError("lead-in samples must all come before the other training samples")
-    return n
+def stage_sizes(records: list[dict]) -> list[int]:
+    """How many records each stage has: stage 0's come first, then stage 1's, and so on, as
+    the loop trains on them. [] when the records have no stages (one plain stage)."""
+    if not any(STAGE in r for r in records):
+        return []
+    sizes: list[int] = []
+    for i, record in enumerate(records):
+        stage = record.get(STAGE)
+        if stage == len(sizes) - 1:
+            sizes[-1] += 1
+        elif stage == len(sizes):
+            sizes.append(1)
+        else:
+            raise ValueError(
+                f"record {i} is of stage {stage!r} after records of stage {len(sizes) - 1}: "
+                "every record needs a stage, and stage k's records come after stage k-1's"
+            )
+    return sizes

@@ -5,8 +5,12 @@ prompt/answer records; a family brings images and questions, or one batch per ta
 losses become a gradient comes from the `gradient` rule (the sum of the losses by default;
 gradient surgery for multi-task learning). The loop itself never changes for a family.
 
-An optional lead-in (the first `data.lead_in` samples) is seen once, before the epochs over the
-rest: a curriculum, e.g. pt1 learning where cities are from distance and compass first.
+The data may come in stages (`data.stages`, see `ftdag.core.schedule`): each stage's samples
+seen its own number of times, after all of the previous stage's passes, e.g. pt1 learning where
+cities are from distance and compass before the seven-task mix; the learning rate's warm-up
+and decay span them all. Validations, early stopping and snapshots count the epochs of the
+last stage (earlier stages prepare for it, as a lead-in did). Data without stages is one stage,
+after its lead-in (the first `data.lead_in` samples, seen once) if it has one.
 
 Resumable inside the job: every `checkpoint_every` steps the model, optimizer, scheduler, RNG
 states and data position are saved; a job that is killed and started again continues from
@@ -35,7 +39,7 @@ from tqdm import tqdm
 from ftdag.core import distributed
 from ftdag.core.checkpoint import Preempted, Retention, load_checkpoint, save_checkpoint
 from ftdag.core.model import count_parameters
-from ftdag.core.schedule import LEAD_IN_EPOCH, Schedule, lr_factor
+from ftdag.core.schedule import Position, StagedSchedule, lead_in_stages, lr_factor
 from ftdag.core.stopping import EarlyStopping, Validation
 from ftdag.core.tracking import Tracker
 
@@ -69,6 +73,12 @@ class TrainConfig:
         settings = {k: v for k, v in asdict(self).items() if k != "checkpoint_every"}
         text = json.dumps(settings, sort_keys=True) + "|".join(extra)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def schedule_for(data, config: TrainConfig) -> StagedSchedule:
+    """The schedule of `data`'s stages; stages without their own epochs take `config.epochs`."""
+    stages = getattr(data, "stages", ()) or lead_in_stages(data.n_samples, data.lead_in)
+    return StagedSchedule.of(stages, config.epochs, config.batch_size, config.seed)
 
 
 class SumOfLosses:
@@ -131,9 +141,7 @@ class _Loop:
         self.model, self.data, self.config, self.device = model, data, config, device
         self.checkpoint_path, self.gradient = checkpoint_path, gradient
         self.rank, self.world = distributed.rank(), distributed.world_size()
-        self.schedule = Schedule(
-            data.n_samples, data.lead_in, config.epochs, config.batch_size, config.seed
-        )
+        self.schedule = schedule_for(data, config)
         total = self.schedule.total_steps
         warmup = max(1, int(config.warmup_fraction * total))
         model.to(device).train()
@@ -204,12 +212,12 @@ class _Loop:
             mininterval=0.5 if sys.stderr.isatty() else 10.0,
             file=sys.stderr,
         )
+        stages = self.schedule.stages
         log.info(
-            "%d samples (%d of them a lead-in, seen once first), %d epochs, %d steps of %d, "
-            "%d parameters",
+            "%d samples in %d stage(s) (samples x epochs: %s), %d steps of %d, %d parameters",
             self.data.n_samples,
-            self.data.lead_in,
-            self.config.epochs,
+            len(stages),
+            ", ".join(f"{s.samples} x {s.epochs}" for s in stages),
             total,
             self.config.batch_size,
             count_parameters(self.model),
@@ -218,9 +226,9 @@ class _Loop:
             if self.state["step"] == 0 and self.validation and self.validation.due(0):
                 self.validate(0)
             while self.state["step"] < total and not self.state["stopped_early"]:
-                epoch, position = self.step(stop_requested, bar)
-                if self.schedule.position(self.state["step"])[0] != epoch:  # the pass is over
-                    self.end_of_pass(epoch, position)
+                position = self.step(stop_requested, bar)
+                if self.schedule.ends_pass(self.state["step"] - 1):
+                    self.end_of_pass(position)
                 done = self.state["step"] == total or bool(self.state["stopped_early"])
                 every = self.state["step"] % self.config.checkpoint_every == 0
                 if not done and (every or self.stopping):
@@ -245,15 +253,15 @@ class _Loop:
             enabled=self.config.precision == "bf16",
         )
 
-    def step(self, stop_requested: list, bar) -> tuple[int, int]:
-        """One optimizer step on the global batch of the current step; returns its (epoch,
-        position)."""
+    def step(self, stop_requested: list, bar) -> Position:
+        """One optimizer step on the global batch of the current step; returns its position."""
         state, world = self.state, self.world
-        epoch, position = self.schedule.position(state["step"])
-        if self.order[0] != epoch:  # once per pass: a permutation of its samples
-            self.order = (epoch, self.schedule.order(epoch))
+        position = self.schedule.position(state["step"])
+        a_pass = (position.stage, position.epoch)
+        if self.order[0] != a_pass:  # once per pass: a permutation of its samples
+            self.order = (a_pass, self.schedule.order(*a_pass))
         size = self.config.batch_size
-        batch = self.order[1][position * size : (position + 1) * size]
+        batch = self.order[1][position.batch * size : (position.batch + 1) * size]
         # This process's share of the global batch, and its weight in the batch mean.
         local = batch[self.rank :: world]
         weight = len(local) / len(batch)
@@ -298,30 +306,27 @@ class _Loop:
         state["losses"].append(round(loss, 5))
         throughput = state["tokens"] / max(state["train_seconds"], 1e-9)
         bar.update(1)
-        bar.set_postfix(
-            refresh=False,  # the bar redraws at its own pace, not every step
-            epoch="lead-in" if epoch == LEAD_IN_EPOCH else epoch + 1,
-            loss=f"{loss:.3f}",
-            tok_s=f"{throughput:.0f}",
-        )
+        # refresh=False: the bar redraws at its own pace, not every step
+        bar.set_description(f"train {self.schedule.describe(position)}", refresh=False)
+        bar.set_postfix(refresh=False, loss=f"{loss:.3f}", tok_s=f"{throughput:.0f}")
         if self.tracker.writers and self.rank == 0:
             metrics = {"train/loss": loss, "train/lr": lr, "train/tokens_per_second": throughput}
             if len(losses) > 1:
                 metrics.update({f"train/loss_{k}": v.item() for k, v in losses.items()})
             self.tracker.log(metrics, state["step"])
-        return epoch, position
+        return position
 
-    def end_of_pass(self, epoch: int, position: int) -> None:
-        recent = self.state["losses"][-(position + 1) :]
+    def end_of_pass(self, position: Position) -> None:
+        recent = self.state["losses"][-(position.batch + 1) :]
         log.info(
             "%s done: mean loss %.4f, %.0f tokens/s",
-            "lead-in" if epoch == LEAD_IN_EPOCH else f"epoch {epoch + 1}/{self.config.epochs}",
+            self.schedule.describe(position),
             sum(recent) / len(recent),
             self.state["tokens"] / self.state["train_seconds"],
         )
-        if epoch == LEAD_IN_EPOCH:
-            return
-        finished = epoch + 1
+        if position.stage < len(self.schedule.stages) - 1:
+            return  # earlier stages prepare for the last one, whose epochs are counted
+        finished = position.epoch + 1
         best = False
         if self.validation and self.validation.due(finished):
             best = self.validate(finished)
@@ -354,16 +359,16 @@ class _Loop:
 
     def statistics(self) -> dict:
         state, schedule = self.state, self.schedule
-        tail = max(1, schedule.steps_per_epoch // 4)
+        last = len(schedule.stages) - 1
+        tail = max(1, schedule.steps_per_epoch(last) // 4)
         stats = {
             "steps": state["step"],
-            "epochs": self.config.epochs,
+            "epochs": schedule.stages[last].epochs,  # the counted ones; all passes in `stages`
             "samples": self.data.n_samples,
             "tokens": state["tokens"],
             "train_seconds": round(state["train_seconds"], 3),
             "tokens_per_second": round(state["tokens"] / max(state["train_seconds"], 1e-9), 1),
-            "lead_in_samples": self.data.lead_in,
-            "lead_in_steps": schedule.lead_in_steps,
+            "stages": schedule.summary(),
             "final_loss": float(np.mean(state["losses"][-tail:])),
             "loss_curve": state["losses"],
             "config": asdict(self.config),

@@ -1,9 +1,9 @@
 """Training and evaluation sets of exp3, deterministic from the world and a seed.
 
 Models and their data:
-- ``pt1``: the seven-task mix on standard cities only (Atlantis never appears), after an
-  optional lead-in of a few tasks (distance and compass by default) that training sees once,
-  first: a tiny model learns where the cities are from those far sooner than from the mix;
+- ``pt1``: standard cities only (Atlantis never appears), in stages (`exp3.data.pt1_stages`),
+  each of its own tasks; by default distance and compass seen once, then the seven-task mix: a
+  tiny model learns where the cities are from those far sooner than from the mix;
 - ``ftwb1-k``: task k with an Atlantis city in every sample, a replay of task k without
   Atlantis, and a small warm set of Atlantis samples of every task;
 - ``ftwb2-p``: the same recipe for the two tasks of pair p.
@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ftdag.core.records import LEAD_IN
+from ftdag.core.records import STAGE
+from ftdag.core.schedule import Stage
 from ftdag.exp3.names import (
     MULTI_TASK,
     PRETRAINED,
@@ -31,17 +32,23 @@ from ftdag.exp3.tasks import TASK_NAMES, sample_examples
 from ftdag.exp3.world import ATLANTIS, STANDARD, World
 
 
+def pt1_stages(config_stages: list[dict]) -> tuple[Stage, ...]:
+    """pt1's stages from `exp3.data.pt1_stages`; a stage without `epochs` takes the arch's
+    (the loop's `TrainConfig.epochs`)."""
+    return tuple(Stage(s["samples"], s.get("epochs"), tuple(s["tasks"])) for s in config_stages)
+
+
 @dataclass(frozen=True)
 class TrainingSizes:
-    pt1_samples: int
+    pt1_stages: tuple[Stage, ...]  # in training order; the data needs their tasks and samples
     atlantis_samples: int  # per trained task, every sample has an Atlantis city
     replay_samples: int  # per trained task, standard cities only
     warm_samples: int  # per task (all seven), with an Atlantis city
-    pt1_lead_in_samples: int  # pt1 only, seen once before the mix
 
     @classmethod
     def from_config(cls, data: dict) -> TrainingSizes:
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__})
+        sizes = {k: data[k] for k in cls.__dataclass_fields__ if k != "pt1_stages"}
+        return cls(pt1_stages(data["pt1_stages"]), **sizes)
 
 
 def _rng(seed: int, name: str) -> np.random.Generator:
@@ -62,38 +69,33 @@ def build_eval_sets(world: World, n_per_set: int, seed: int) -> dict[str, list[d
 
 
 def build_training_set(
-    model: str,
-    world: World,
-    sizes: TrainingSizes,
-    seed: int,
-    held_out: set[str],
-    lead_in_tasks: tuple[str, ...],
+    model: str, world: World, sizes: TrainingSizes, seed: int, held_out: set[str]
 ) -> list[dict]:
     """The training samples of `model`, shuffled, none of whose prompts is in `held_out`.
-    pt1's lead-in samples (of `lead_in_tasks`, marked LEAD_IN) come first, shuffled apart."""
+    pt1's come stage by stage, each record marked with its stage, each stage shuffled apart."""
     rng = _rng(seed, "train/" + model)
-    lead_in: list[dict] = []
-    if model_kind(model) == PRETRAINED and sizes.pt1_lead_in_samples:
-        examples = sample_examples(
-            lead_in_tasks, sizes.pt1_lead_in_samples, world, rng, False, exclude=held_out
-        )
-        lead_in = [
-            {**examples[i].to_record(STANDARD), LEAD_IN: True}
-            for i in rng.permutation(len(examples))
-        ]
+    if model_kind(model) == PRETRAINED:
+        return _pt1_records(world, sizes.pt1_stages, rng, held_out)
     records: list[dict] = []
 
     def add(tasks, n, require_atlantis):
         examples = sample_examples(tasks, n, world, rng, require_atlantis, exclude=held_out)
         records.extend(e.to_record(ATLANTIS if require_atlantis else STANDARD) for e in examples)
 
-    tasks = trained_tasks(model)
-    if model_kind(model) == PRETRAINED:
-        add(tasks, sizes.pt1_samples, require_atlantis=False)
-    else:
-        for task in tasks:
-            add((task,), sizes.atlantis_samples, require_atlantis=True)
-            add((task,), sizes.replay_samples, require_atlantis=False)
-        add(TASK_NAMES, sizes.warm_samples * len(TASK_NAMES), require_atlantis=True)
+    for task in trained_tasks(model):
+        add((task,), sizes.atlantis_samples, require_atlantis=True)
+        add((task,), sizes.replay_samples, require_atlantis=False)
+    add(TASK_NAMES, sizes.warm_samples * len(TASK_NAMES), require_atlantis=True)
     order = rng.permutation(len(records))
-    return lead_in + [records[i] for i in order]
+    return [records[i] for i in order]
+
+
+def _pt1_records(world: World, stages, rng, held_out: set[str]) -> list[dict]:
+    """Each stage's examples, then their shuffle, drawn in turn from one stream: the draws that
+    a lead-in followed by the mix made, so the default stages keep those records."""
+    records: list[dict] = []
+    for k, stage in enumerate(stages):
+        examples = sample_examples(stage.tasks, stage.samples, world, rng, False, exclude=held_out)
+        order = rng.permutation(len(examples))
+        records += [{**examples[i].to_record(STANDARD), STAGE: k} for i in order]
+    return records

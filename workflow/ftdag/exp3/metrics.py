@@ -326,6 +326,6 @@ def pt1_learning_summary(table: pd.DataFrame) -> list[str]:
         lines.append(
             f"pt1 did not clearly learn {', '.join(missed)}: their normalized scores compare "
             "fine-tunes with a pt1 that knows little more than chance, so read them as noise "
-            "(pretrain longer: exp3.data.pt1_samples)"
+            "(pretrain longer: the samples or epochs of exp3.data.pt1_stages)"
         )
     return lines

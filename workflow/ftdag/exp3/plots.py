@@ -251,6 +251,36 @@ def smooth(values, window: int) -> np.ndarray:
     return (sums[1:] - sums[np.arange(len(values)) + 1 - counts]) / counts
 
 
+def _stage_label(k: int, stage: dict) -> str:
+    """'stage 2: 7-task mix x3' from a stage of train_stats.json's `stages`."""
+    tasks = stage.get("tasks") or []
+    what = "7-task mix" if set(tasks) == set(TASK_NAMES) else "+".join(tasks) or "samples"
+    return f"stage {k + 1}: {what} x{stage['epochs']}"
+
+
+def _mark_stages(ax, stages: list[dict]) -> None:
+    """A dotted line where each stage after the first starts (the loss jumps there when the
+    stage brings tasks not seen before), and each stage named along its start."""
+    if len(stages) < 2:
+        return
+    for k, stage in enumerate(stages):
+        start = stage["first_step"]
+        if k:
+            ax.axvline(start, color="tab:blue", ls=":", lw=1.0)
+        ax.annotate(
+            _stage_label(k, stage),
+            xy=(start, 0.98),
+            xycoords=("data", "axes fraction"),
+            xytext=(3, 0),
+            textcoords="offset points",
+            rotation=90,
+            va="top",
+            fontsize=7,
+            color="tab:blue",
+            bbox={"facecolor": "white", "alpha": 0.7, "edgecolor": "none", "pad": 1},
+        )
+
+
 def plot_training_curves(stats: dict[str, dict], arch: str, path) -> None:
     """Answer loss per step: pt1 on the left, the fine-tunes on the right (FTWB1 solid, FTWB2
     dashed). A flat pt1 curve means the world was not learned."""
@@ -266,17 +296,16 @@ def plot_training_curves(stats: dict[str, dict], arch: str, path) -> None:
             curve = smooth(losses, max(1, len(losses) // 50))
             pt1_ax.plot(steps, losses, color="lightgrey", lw=0.6, label="per step")
             pt1_ax.plot(steps, curve, color="black", lw=1.5, label="moving average")
-            lead_in_steps = stats[model].get("lead_in_steps", 0)
-            if lead_in_steps:  # the loss jumps where the mix starts: tasks not seen before
-                pt1_ax.axvline(lead_in_steps, color="tab:blue", ls=":", label="end of lead-in")
+            _mark_stages(pt1_ax, stats[model].get("stages", []))
         else:
             curve = smooth(losses, max(1, len(losses) // 8))  # short runs: a coarser average
             style = "--" if model_kind(model) == FTWB2 else "-"
             label = model_label(model)
             ft_ax.plot(steps, curve, style, lw=1.2, label=label)
     pt1_stats = stats.get(PRETRAINED, {})
-    lead_in = "a lead-in, then " if pt1_stats.get("lead_in_steps") else ""
-    pt1_ax.set_title(f"pt1 ({lead_in}{pt1_stats.get('epochs', '?')} epochs)")
+    n_stages = len(pt1_stats.get("stages", []))
+    what = f"{n_stages} stages" if n_stages > 1 else f"{pt1_stats.get('epochs', '?')} epochs"
+    pt1_ax.set_title(f"pt1 ({what})")
     ft_ax.set_title("fine-tunes from pt1 (moving average)")
     for ax in (pt1_ax, ft_ax):
         ax.set_xlabel("step")
