@@ -96,6 +96,14 @@ def test_generation_is_deterministic_per_seed_and_differs_across_seeds(tmp_path)
         generate_scored_scenes(1, 0, tmp_path / "d", size=(40, 40))
 
 
+def test_no_two_generated_scenes_are_the_same_image(tmp_path):
+    # Simple scenes repeat (a dark street with nothing in it): drawn freely, 400 at the default
+    # size held 26 repeats, which can put one image in train and test.
+    records = generate_scored_scenes(400, 0, tmp_path, size=(48, 48))  # 30 repeats before
+    contents = {(tmp_path / r["image"]).read_bytes() for r in records}
+    assert len(records) == 400 and len(contents) == 400
+
+
 def test_every_score_occurs_and_no_single_factor_gives_it(scenes):
     _, records = scenes
     histogram = Counter(r["score"] for r in records)

@@ -4,7 +4,14 @@ OpenAI-compatible server to the real `openai` client."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import signal
+import subprocess
+import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import openai
@@ -19,6 +26,7 @@ from ftdag.compare.local_models import LocalVlm, build_base_vlm, fine_tune_vlm, 
 from ftdag.compare.scores import extract_score
 from ftdag.compare.server import serve
 from ftdag.compare.server_jobs import JobInterrupted
+from ftdag.compare.steps import BASE_MODEL_ID
 
 KEY = "sk-ftdag-local-models-test"
 BASE = "local-vlm-base"
@@ -142,6 +150,18 @@ def test_the_server_answers_with_the_base_and_fine_tunes_it_for_the_openai_clien
         assert extract_score(chat(client, job.fine_tuned_model, image)) is not None
 
 
+def test_concurrent_requests_are_batched_by_the_server_to_the_same_answers(tuned, scenes, tmp_path):
+    backends = server_backends(tmp_path / "models", {"tuned": str(tuned[0])}, TRAINING)
+    paths = scenes["paths"][:24]
+    with serve(tmp_path / "state", KEY, backends) as handle:
+        client = OpenAI(base_url=handle.base_url, api_key=KEY, max_retries=0)
+        with ThreadPoolExecutor(8) as pool:
+            served = list(pool.map(lambda path: chat(client, "tuned", path), paths))
+    alone = [answer.text for answer in LocalVlm(tuned[0]).answer_many(PROMPT, paths)]
+    assert served == alone
+    assert sum(extract_score(text) is not None for text in served) > len(paths) // 2
+
+
 def test_an_interrupted_fine_tune_resumes_from_its_checkpoint_to_the_same_model(
     base, scenes, tmp_path
 ):
@@ -192,3 +212,43 @@ def test_cancelling_a_served_fine_tune_stops_its_training_at_a_checkpoint(base, 
             time.sleep(0.2)
         assert client.fine_tuning.jobs.retrieve(job.id).fine_tuned_model is None
     assert list((tmp_path / "models").iterdir()) == [checkpoint.parent]  # no model was saved
+
+
+def test_ftdag_serve_answers_with_a_campaigns_models_until_sigterm(base, scenes, tmp_path):
+    results = tmp_path / "results"
+    shutil.copytree(base, results / "compare" / "models" / "base")
+    url_file = tmp_path / "url"
+    ftdag = Path(sys.executable).with_name("ftdag")  # the console script pip installed
+    command = [str(ftdag), "serve", "--results", str(results), "--url-file", str(url_file)]
+    process = subprocess.Popen(
+        command, env={**os.environ, "OPENAI_API_KEY": KEY}, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not url_file.exists():
+            assert process.poll() is None, process.stderr.read()
+            assert time.monotonic() < deadline, "no URL written"
+            time.sleep(0.1)
+        client = OpenAI(base_url=url_file.read_text().strip(), api_key=KEY, max_retries=0)
+        assert [m.id for m in client.models.list()] == [BASE_MODEL_ID]
+        image = scenes["paths"][0]
+        assert chat(client, BASE_MODEL_ID, image) == LocalVlm(base).answer(PROMPT, image).text
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0
+        assert (results / "compare" / "server").is_dir()  # its state, where the jobs keep it
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_ftdag_serve_without_a_campaign_says_what_is_missing(tmp_path):
+    ftdag = Path(sys.executable).with_name("ftdag")
+    done = subprocess.run(
+        [str(ftdag), "serve", "--results", str(tmp_path)],
+        env={**os.environ, "OPENAI_API_KEY": KEY},
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2
+    assert f"no baseline model in {tmp_path}/compare/models/base" in done.stderr

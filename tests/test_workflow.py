@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -13,6 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from ftdag.exp3 import arch_comparison
 from ftdag.exp3 import names as exp3_names
 from ftdag.exp3.tasks import TASK_NAMES
 from workflow_helpers import (
@@ -44,6 +46,7 @@ def test_default_dry_run_plans_the_wide_campaign(tmp_path):
     assert counts["exp3_plot"] == 3
     assert counts["exp3_training_curves"] == 1
     assert counts["exp3_pt1_learning"] == 1
+    assert "exp3_arch_comparison" not in counts  # one arch: nothing to compare
     assert counts["campaign_cost"] == counts["campaign_page"] == 1
     # curriculum: data, splits, one base; random 1 stage + curriculum 3, each evaluated.
     assert counts["curriculum_base"] == 1
@@ -71,6 +74,7 @@ def test_all_archs_and_pairs(tmp_path):
     assert counts["exp3_plot"] == 9
     assert counts["exp3_training_curves"] == 3
     assert counts["exp3_pt1_learning"] == 3
+    assert counts["exp3_arch_comparison"] == 1  # the three side by side
 
 
 def test_a_subset_of_specialists(tmp_path):
@@ -105,7 +109,10 @@ def test_one_plot_builds_only_its_arch(tmp_path):
     ("change", "key"),
     [
         ({"ftwb2_pairs": [2, 22]}, "exp3.ftwb2_pairs[1]"),
-        ({"data": {"pt1_samples": -5}}, "exp3.data.pt1_samples"),
+        (
+            {"data": {"pt1_stages": [{"tasks": ["distance"], "samples": -5}]}},
+            "exp3.data.pt1_stages[0].samples",
+        ),
         ({"world": {"seed": "zero"}}, "exp3.world.seed"),
         ({"wrold": {}}, "exp3"),
         ({"run_archs": ["huge"]}, "exp3.run_archs"),
@@ -300,3 +307,50 @@ def test_every_result_carries_provenance_and_the_campaign_its_cost(smoke_run):
     # compare: its metrics and the study's criteria, not the examples or the cost.
     assert "<h3>compare</h3>" in page and "Success criteria" in page and "<td>baseline</td>" in page
     assert "Best and worst predictions" not in page
+
+
+@pytest.mark.slow
+def test_arch_comparison_puts_a_second_arch_beside_the_first(tmp_path, smoke_run):
+    """Adding an arch to run_archs trains only that arch, then compares the two: scores with
+    intervals, paired differences and each arch's compute."""
+    workdir = tmp_path / "work"
+    shutil.copytree(smoke_run, workdir, symlinks=True)
+    narrow = {"hidden_size": 16, "intermediate_size": 32, "num_attention_heads": 2}
+    extra = {
+        "exp3": {
+            "run_archs": ["tiny", "narrow"],
+            "archs": {"narrow": {**narrow, "num_hidden_layers": 1, "epochs": 4}},
+        }
+    }
+    configs = [SMOKE_CONFIG, write_config(tmp_path / "two_archs.yaml", extra)]
+    target = "results/exp3/plots/arch_comparison.png"
+    counts = job_counts(run_snakemake(workdir, "-n", target, configfile=configs).stdout)
+    assert counts["exp3_pretrain"] == 1 and counts["exp3_arch_comparison"] == 1  # narrow's only
+    run_snakemake(workdir, "--cores", "2", target, configfile=configs)
+
+    results = workdir / "results/exp3"
+    assert (results / "plots/arch_comparison.png").read_bytes()[:4] == b"\x89PNG"
+    summary = json.loads((results / "arch_comparison.json").read_text())
+    compute = {row["arch"]: row for row in summary["compute"]}
+    assert list(compute) == ["tiny", "narrow"]
+    assert compute["narrow"]["parameters"] < compute["tiny"]["parameters"]
+    # the same pt1 data, 4 epochs of its last stage instead of 2: more tokens
+    assert compute["narrow"]["pt1_tokens"] > compute["tiny"]["pt1_tokens"]
+    for row in compute.values():
+        assert row["pt1_flops"] == 6 * row["parameters"] * row["pt1_tokens"]
+        assert row["pt1_device_hours"] > 0 and row["total_device_hours"] > row["pt1_device_hours"]
+    scores = pd.read_csv(results / "arch_comparison.csv")
+    assert len(scores) == 2 * 4 and set(scores["arch"]) == {"tiny", "narrow"}
+    # the smoke models learn too little for most cells to normalize: those are left out
+    for arch in ("tiny", "narrow"):
+        normalized = pd.read_csv(results / arch / "normalized.csv")
+        rows = scores[scores["arch"] == arch].set_index(["kind", "cells"])
+        for kind, group in arch_comparison.CELL_GROUPS:
+            assert rows.loc[(kind, group), "n"] == len(
+                arch_comparison.cells(normalized, kind, group)
+            )
+    known = scores.dropna(subset=["mean"])
+    assert (known["ci_low"] <= known["mean"]).all() and (known["mean"] <= known["ci_high"]).all()
+    assert len(summary["differences"]) == 4
+    assert all(line.startswith(("narrow - tiny", "narrow:")) for line in summary["findings"])
+    assert summary["provenance"]["config_hash"]

@@ -85,6 +85,12 @@ def get_exp3_outputs():
         ),
         # Whether pt1 learned the world says how far its normalized plots can be trusted.
         *(f"results/exp3/{arch}/pt1_learning.csv" for arch in EXP3["run_archs"]),
+        # The research question, once there are archs to compare.
+        *(
+            ["results/exp3/plots/arch_comparison.png"]
+            if len(EXP3["run_archs"]) > 1
+            else []
+        ),
     ]
 
 
@@ -106,6 +112,24 @@ def get_exp3_model_evaluations(wildcards):
     return expand(
         "results/exp3/{arch}/evals/{model}.csv", arch=wildcards.arch, model=EXP3_MODELS
     )
+
+
+def get_exp3_arch_comparison_inputs(wildcards):
+    """Per arch of run_archs: its normalized table and every model folder."""
+    inputs = {}
+    for arch in EXP3["run_archs"]:
+        inputs[f"{arch}_normalized"] = f"results/exp3/{arch}/normalized.csv"
+        for model in EXP3_MODELS:
+            inputs[f"{arch}_{model}"] = f"results/exp3/{arch}/models/{model}"
+    return inputs
+
+
+def get_exp3_training_benchmarks(wildcards):
+    """Per arch, each model's training job benchmark (its device-hours)."""
+    return {
+        arch: {m: f"results/benchmarks/exp3/{arch}/train_{m}.tsv" for m in EXP3_MODELS}
+        for arch in EXP3["run_archs"]
+    }
 
 
 def get_exp3_config_hash(wildcards):

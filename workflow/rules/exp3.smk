@@ -96,6 +96,7 @@ rule exp3_pretrain:
         runtime=120,
     params:
         arch=get_exp3_arch,
+        stages=EXP3["data"]["pt1_stages"],
         training=EXP3["pretrain"],
         # Not an output: Snakemake would delete it when the job fails, and it is what a
         # restarted job resumes from.
@@ -247,3 +248,29 @@ rule exp3_training_curves:
         "../../envs/analysis.yaml"
     script:
         "../scripts/exp3_training_curves.py"
+
+
+# The research question: the archs of run_archs side by side (built with two or more).
+rule exp3_arch_comparison:
+    input:
+        unpack(get_exp3_arch_comparison_inputs),
+    output:
+        png=report(
+            "results/exp3/plots/arch_comparison.png",
+            caption="../report/exp3/arch_comparison.rst",
+            category="exp3",
+        ),
+        csv="results/exp3/arch_comparison.csv",
+        summary="results/exp3/arch_comparison.json",
+    log:
+        "results/logs/exp3/arch_comparison.log",
+    benchmark:
+        "results/benchmarks/exp3/arch_comparison.tsv"
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        archs=EXP3["run_archs"],
+        benchmarks=get_exp3_training_benchmarks,
+        config_hash=config_hash(EXP3),
+    script:
+        "../scripts/exp3_arch_comparison.py"

@@ -8,7 +8,9 @@ validated entry by entry before anything runs. Splits are by image (`split`).
 
 from __future__ import annotations
 
+import hashlib
 import json
+from io import BytesIO
 from pathlib import Path
 
 import numpy as np
@@ -109,19 +111,26 @@ def render_lit(scene: Scene, light: str) -> Image.Image:
 def generate_scored_scenes(
     n: int, seed: int, out_dir, size: tuple[int, int] = (192, 128)
 ) -> list[dict]:
-    """`n` scenes as PNGs under out_dir/images, and their records in out_dir/scores.jsonl:
+    """`n` distinct scenes as PNGs under out_dir/images (no two with the same bytes), and their
+    records in out_dir/scores.jsonl:
     {image (relative to out_dir), score, description, light, small_hazards, large_hazards,
     others}. The same seed gives the same bytes. Each file is written atomically and
     scores.jsonl last, so an interrupted run never leaves a list naming a missing image."""
     out_dir = Path(out_dir)
     rng = np.random.default_rng(seed)
-    records = []
-    for index in range(n):
+    records, seen = [], set()
+    while len(records) < n:
         scene, light = draw_scene(rng, size)
+        buffer = BytesIO()
+        render_lit(scene, light).save(buffer, format="PNG")
+        digest = hashlib.sha256(buffer.getvalue()).digest()
+        if digest in seen:  # a scene drawn twice would sit in train and test at once
+            continue
+        seen.add(digest)
         factors = scene_factors(scene, light)
-        image = f"images/scene_{index:05d}.png"
+        image = f"images/scene_{len(records):05d}.png"
         with atomic_path(out_dir / image) as tmp:
-            render_lit(scene, light).save(tmp, format="PNG")
+            tmp.write_bytes(buffer.getvalue())
         score = scene_score(light, factors["small_hazards"], factors["large_hazards"])
         records.append(
             {"image": image, "score": score, "description": describe(factors), **factors}

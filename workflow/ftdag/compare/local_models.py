@@ -40,6 +40,7 @@ from urllib.parse import quote
 import torch
 from PIL import Image
 
+from ftdag.compare.batching import GatheredCalls
 from ftdag.compare.chat_format import DATA_URL
 from ftdag.compare.inference import Answer
 from ftdag.compare.server_jobs import Backends, fine_tuned_model_id
@@ -100,8 +101,9 @@ def prompt_and_image(messages: list[dict]) -> tuple[str, Image.Image | None]:
 
 class LocalVlm:
     """A saved VLM folder as inference.py's Model: loaded once, answering greedily. Answers are
-    serialized by a lock: the server asks from several threads, and one model on one device
-    gains nothing from interleaved generation."""
+    serialized by a lock (one model on one device gains nothing from interleaved generation);
+    the server's requests, one per thread, are batched while the model is busy
+    (`answer_request`)."""
 
     def __init__(self, model_dir, name: str | None = None, device: str = "cpu"):
         self.model_dir = Path(model_dir)
@@ -112,6 +114,7 @@ class LocalVlm:
         # The cache key must change when the weights do, not only when the name does.
         self.weights = io.file_digest(self.model_dir / "model.safetensors")
         self._lock = threading.Lock()
+        self.gathered = GatheredCalls(self._answer_batch)
 
     def identity(self) -> dict:
         settings = {"template": TEMPLATE, "max_new_tokens": MAX_NEW_TOKENS}
@@ -125,6 +128,16 @@ class LocalVlm:
             return vlm.generate_vision_answers(
                 self.model, self.processor, images, prompts, batch_size, max_new_tokens
             )
+
+    def _answer_batch(self, key: tuple[str, int], images: list) -> list[str]:
+        prompt, max_new_tokens = key
+        return self.answer_images(prompt, images, len(images), max_new_tokens)
+
+    def answer_request(self, prompt: str, image, max_new_tokens: int = MAX_NEW_TOKENS) -> str:
+        """One request's answer, batched with the requests of other threads that arrive while
+        the model is busy (same prompt and length): concurrent clients get more answers per
+        second, a lone client is not made to wait."""
+        return self.gathered((prompt, max_new_tokens), image)
 
     def answer_many(self, prompt: str, image_paths, batch_size: int = 32) -> list[Answer]:
         """Answers for many images in batches: a local model needs no per-item requests.
@@ -315,7 +328,7 @@ def server_backends(
         if image is None:
             raise ApiError(400, f"{model} answers about an image: none given", param="messages")
         limit = settings.get("max_completion_tokens") or settings.get("max_tokens")
-        return load(model).answer_images(prompt, [image], 1, limit or MAX_NEW_TOKENS)[0]
+        return load(model).answer_request(prompt, image, limit or MAX_NEW_TOKENS)
 
     def fine_tune(job: dict, training_path, validation_path, report) -> dict:
         model_id = fine_tuned_model_id(job)

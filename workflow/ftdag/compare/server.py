@@ -293,6 +293,15 @@ def serve(
     return ServerHandle(httpd, runner, store).start()
 
 
+def campaign_backends(state_dir, base_dir) -> Backends:
+    """The compare family's local VLMs, as its jobs serve them, with the schema's training."""
+    from ftdag.compare.steps import local_backends
+    from ftdag.core.config import schema_defaults
+
+    training = schema_defaults()["compare"]["training"]
+    return Backends.coerce(local_backends(state_dir, base_dir, training)())
+
+
 def load_backends(spec: str) -> Backends:
     """MODULE:ATTR, a Backends (or mapping) or a function of no arguments returning one."""
     module, _, attr = spec.partition(":")
@@ -300,14 +309,17 @@ def load_backends(spec: str) -> Backends:
     return Backends.coerce(value() if callable(value) else value)
 
 
-def main(argv=None) -> int:
+def main(argv=None, prog: str = "python -m ftdag.compare.server") -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m ftdag.compare.server",
-        description="ftdag's OpenAI-compatible server on 127.0.0.1; runs until SIGTERM/SIGINT.",
+        prog=prog,
+        description="ftdag's OpenAI-compatible server on 127.0.0.1; runs until SIGTERM/SIGINT. "
+        "Without --backends it serves the compare family's models of a campaign's results "
+        "(the baseline and every fine-tune) and fine-tunes new ones the same way.",
     )
-    parser.add_argument("--state", required=True, type=Path, help="state directory")
+    parser.add_argument("--results", type=Path, default=Path("results"), help="a campaign's")
+    parser.add_argument("--state", type=Path, help="state directory (RESULTS/compare/server)")
     parser.add_argument("--port", type=int, default=0, help="0: any free port (default)")
-    parser.add_argument("--backends", required=True, help="MODULE:ATTR giving the backends")
+    parser.add_argument("--backends", help="MODULE:ATTR giving the backends")
     parser.add_argument("--key-env", default="OPENAI_API_KEY", help="variable holding the key")
     parser.add_argument("--faults", help=f"faults as JSON (default: ${FAULTS_ENV})")
     parser.add_argument("--url-file", type=Path, help="write the base URL here when ready")
@@ -316,12 +328,20 @@ def main(argv=None) -> int:
     key = os.environ.get(args.key_env)
     if not key:
         parser.error(f"no API key in ${args.key_env}")
+    state = args.state or args.results / "compare" / "server"
+    if args.backends:
+        backends = load_backends(args.backends)
+    else:
+        base = args.results / "compare" / "models" / "base"
+        if not base.is_dir():
+            parser.error(f"no baseline model in {base}: run the compare family, or --backends")
+        backends = campaign_backends(state, base)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     faults = args.faults or os.environ.get(FAULTS_ENV) or None
-    backends = load_backends(args.backends)
+    args.state = state
     with serve(args.state, key, backends, args.port, faults, args.max_body_bytes) as handle:
         if args.url_file:
             atomic_write_text(args.url_file, handle.base_url + "\n")  # never read half-written

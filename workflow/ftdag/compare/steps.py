@@ -193,9 +193,17 @@ def answer(
                 api["timeout_seconds"],
                 api["max_retries"],
             )
+            asked = time.time()
             result = ask(model, prompt, images, AnswerCache(cache_dir), api["concurrency"], True)
+            ask_seconds = time.time() - asked  # the requests alone, not the server's start
         answers = result.answers
-        run = {"requests": result.requests, "cache_hits": result.cache_hits, "model": model_id}
+        run = {
+            "requests": result.requests,
+            "cache_hits": result.cache_hits,
+            "model": model_id,
+            "concurrency": api["concurrency"],
+            "ask_seconds": round(ask_seconds, 3),
+        }
     io.write_jsonl(
         out_answers,
         (

@@ -9,11 +9,13 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import Counter
 from pathlib import Path
 
 from ftdag.core import distributed, io
 from ftdag.core.provenance import provenance, write_sidecar
-from ftdag.core.records import count_lead_in
+from ftdag.core.records import STAGE, stage_sizes
+from ftdag.core.schedule import Stage
 from ftdag.exp3 import datasets
 from ftdag.exp3.world import World, generate_world
 
@@ -43,27 +45,38 @@ def make_training_set(model: str, world_path, eval_paths, data_config: dict, out
     world = World.load(world_path)
     held_out = {r["prompt"] for path in eval_paths for r in io.read_jsonl(path)}
     sizes = datasets.TrainingSizes.from_config(data_config)
-    records = datasets.build_training_set(
-        model,
-        world,
-        sizes,
-        data_config["seed"],
-        held_out,
-        tuple(data_config["pt1_lead_in_tasks"]),
-    )
+    records = datasets.build_training_set(model, world, sizes, data_config["seed"], held_out)
     io.write_jsonl(out_path, records)
-    lead_in = count_lead_in(records)
-    log.info(
-        "%s: %d training samples (tasks %s)%s",
-        model,
-        len(records),
-        datasets.trained_tasks(model),
-        f", the first {lead_in} a lead-in of {data_config['pt1_lead_in_tasks']}" if lead_in else "",
-    )
+    if not stage_sizes(records):
+        tasks = datasets.trained_tasks(model)
+        log.info("%s: %d training samples (tasks %s)", model, len(records), tasks)
+        return
+    log.info("%s: %d training samples in %d stages", model, len(records), len(sizes.pt1_stages))
+    for k, stage in enumerate(sizes.pt1_stages):
+        counts = Counter(r["task"] for r in records if r[STAGE] == k)
+        log.info(
+            "  stage %d: %d samples (%s), epochs: %s",
+            k + 1,
+            stage.samples,
+            ", ".join(f"{task} {counts[task]}" for task in stage.tasks),
+            stage.epochs or "the arch's",
+        )
+
+
+def _checked_stages(records: list[dict], stages: tuple[Stage, ...]) -> tuple[Stage, ...]:
+    """`stages` (from the config) if the records are in those stages: a training set drawn
+    for other stages must not be trained with these epochs."""
+    sizes = stage_sizes(records)
+    if sizes != [s.samples for s in stages]:
+        raise ValueError(
+            f"the training set has stages of {sizes} samples, exp3.data.pt1_stages asks for "
+            f"{[s.samples for s in stages]}: rebuild the training set"
+        )
+    return stages
 
 
 def _train_and_save(
-    model, tokenizer, train_data, training: dict, out_dir, checkpoint, run_id, tracker
+    model, tokenizer, train_data, training: dict, out_dir, checkpoint, run_id, tracker, stages=()
 ):
     from ftdag.core.batches import PromptAnswerData
     from ftdag.core.lora import merged
@@ -71,7 +84,8 @@ def _train_and_save(
     from ftdag.core.train import TrainConfig, train
 
     records = io.read_jsonl(train_data)
-    data = PromptAnswerData(tokenizer, records, lead_in=count_lead_in(records))
+    stages = _checked_stages(records, stages) if stages else ()
+    data = PromptAnswerData(tokenizer, records, stages=stages)
     device = str(next(model.parameters()).device)  # with its index: cuda:3 under torchrun
     started = time.time()
     stats = train(
@@ -113,10 +127,12 @@ def pretrain(
     training: dict,
     checkpoint,
     device: str,
+    stages: list[dict] | None = None,
     tracking: dict | None = None,
     run_name: str = "exp3-pt1",
 ) -> None:
-    """pt1 of one arch: a model built from the arch's dims, trained on the 7-task mix."""
+    """pt1 of one arch: a model built from the arch's dims, trained on its stages
+    (`exp3.data.pt1_stages`; a stage without epochs is seen the arch's `epochs` times)."""
     from ftdag.core.model import build_model
     from ftdag.core.tokenizer import load_tokenizer
 
@@ -133,6 +149,7 @@ def pretrain(
         checkpoint,
         json.dumps(dims, sort_keys=True),
         _tracker(tracking, run_name, training),
+        datasets.pt1_stages(stages or []),
     )
 
 
@@ -296,3 +313,53 @@ def training_curves(model_dirs: dict[str, str], arch: str, out_png) -> None:
     plot_training_curves(stats, arch, out_png)
     for model, s in stats.items():
         log.info("%-9s %5d steps, final loss %.4f", model, s["steps"], s["final_loss"])
+
+
+def arch_comparison(
+    normalized_csvs: dict[str, str],
+    model_dirs: dict[str, dict[str, str]],
+    benchmarks: dict[str, dict[str, str]],
+    out_png,
+    out_csv,
+    out_summary,
+    config_hash: str = "",
+) -> None:
+    """The archs side by side (ftdag.exp3.arch_comparison): scores with intervals, paired
+    differences against the first arch, and each arch's training compute. `benchmarks`: per
+    arch, each model's training job benchmark file (a missing one: unknown device-hours)."""
+    import pandas as pd
+
+    from ftdag.core.cost import read_benchmark
+    from ftdag.exp3 import arch_comparison as ac
+
+    normalized = {arch: pd.read_csv(path) for arch, path in normalized_csvs.items()}
+    scores = ac.score_table(normalized)
+    differences = ac.arch_differences(normalized)
+    compute = ac.compute_table(
+        [
+            ac.compute_row(
+                arch,
+                model_dirs[arch],
+                {
+                    model: read_benchmark(path)["device_hours"]
+                    for model, path in benchmarks[arch].items()
+                    if Path(path).exists()
+                },
+            )
+            for arch in normalized
+        ]
+    )
+    ac.plot_arch_comparison(scores, compute, out_png)
+    with io.atomic_path(out_csv) as tmp:
+        scores.to_csv(tmp, index=False)
+    findings = ac.findings(differences, compute)
+    summary = {
+        "scores": scores.to_dict("records"),
+        "differences": differences.to_dict("records"),
+        "compute": compute.to_dict("records"),
+        "findings": findings,
+        "provenance": provenance(config_hash, inputs=list(normalized_csvs.values())),
+    }
+    io.write_json(out_summary, summary)
+    for line in findings:
+        log.info("%s", line)
