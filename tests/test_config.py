@@ -159,7 +159,6 @@ MIX = ["distance", "trianglearea", "angle", "compass", "inside", "perimeter", "c
             ],
         ),
         ([{"tasks": [], "samples": 10}], ["'exp3.data.pt1_stages[0].tasks'"]),
-        ([{"tasks": ["angle", "angle"], "samples": 10}], ["'exp3.data.pt1_stages[0].tasks'"]),
         ([{"tasks": MIX, "samples": 0}], ["'exp3.data.pt1_stages[0].samples'"]),
         ([{"tasks": MIX, "samples": 9, "epochs": 0}], ["'exp3.data.pt1_stages[0].epochs'"]),
         ([{"tasks": MIX, "samples": 9, "epochs": 1.5}], ["'exp3.data.pt1_stages[0].epochs'"]),

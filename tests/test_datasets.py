@@ -360,3 +360,10 @@ def test_finetune_names_of_a_task_subset_keep_the_canonical_numbers():
     names = finetune_names([15], ftwb1_tasks=["compass", "distance"])
     assert names == ["ftwb1-1", "ftwb1-4", "ftwb2-15"]
     assert [trained_tasks(n) for n in names[:2]] == [("distance",), ("compass",)]
+
+
+def test_a_task_listed_twice_in_a_stage_gets_twice_the_samples(world, held_out):
+    stages = (Stage(300, 1, tasks=("angle", "angle", "distance")),)
+    sizes = TrainingSizes(**{**SIZES.__dict__, "pt1_stages": stages})
+    records = build_training_set("pt1", world, sizes, seed=0, held_out=held_out)
+    assert Counter(r["task"] for r in records) == {"angle": 200, "distance": 100}

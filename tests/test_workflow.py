@@ -354,3 +354,15 @@ def test_arch_comparison_puts_a_second_arch_beside_the_first(tmp_path, smoke_run
     assert len(summary["differences"]) == 4
     assert all(line.startswith(("narrow - tiny", "narrow:")) for line in summary["findings"])
     assert summary["provenance"]["config_hash"]
+
+
+@pytest.mark.parametrize("name", ["exp3_learning.yaml", "exp3_paper.yaml"])
+def test_shipped_exp3_configs_plan_their_campaigns(tmp_path, name):
+    """The shipped exp3 configs pass the schema and plan every arch, with the comparison."""
+    config = REPO / "config" / name
+    run_archs = yaml.safe_load(config.read_text())["exp3"]["run_archs"]
+    archs = write_config(tmp_path / "archs.yaml", {"exp3": {"run_archs": ["wide", "narrow"]}})
+    counts = dry_run(tmp_path, configfile=[config, archs])
+    assert counts["exp3_pretrain"] == 2 and counts["exp3_arch_comparison"] == 1
+    assert counts["exp3_finetune"] == 2 * (7 + 6)
+    assert "wide" in run_archs
