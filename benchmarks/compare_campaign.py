@@ -37,8 +37,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "workflow"))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from exp3_campaign import by_rule, snakemake  # noqa: E402
-from ftdag.core.cost import cost_rows, read_benchmark  # noqa: E402
+from exp3_campaign import by_rule, job_table, snakemake  # noqa: E402
 from ftdag.core.io import write_json  # noqa: E402
 
 TARGET = "results/compare/report.md"
@@ -92,10 +91,7 @@ def campaign(workdir: Path, cores: int, compare: dict | None = None) -> dict:
     snakemake(workdir, "--cores", str(cores), TARGET, *config)
     wall = time.perf_counter() - started
     results = workdir / "results"
-    jobs = pd.DataFrame(
-        cost_rows([read_benchmark(p) for p in sorted((results / "benchmarks/compare").glob("*"))])
-    )
-    core_seconds = float((jobs["wall_seconds"] * jobs["threads"]).sum())
+    jobs, core_seconds = job_table(results / "benchmarks/compare")
     metrics = pd.read_csv(results / "compare/metrics.csv")
     return {
         "wall_seconds": round(wall, 1),

@@ -40,6 +40,15 @@ def snakemake(workdir, *args) -> subprocess.CompletedProcess:
     return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, check=True)
 
 
+def job_table(benchmark_dir) -> tuple[pd.DataFrame, float]:
+    """The cost rows of every benchmark file under `benchmark_dir`, and their core-seconds."""
+    from ftdag.core.cost import cost_rows, read_benchmark
+
+    paths = sorted(Path(benchmark_dir).rglob("*.tsv"))
+    jobs = pd.DataFrame(cost_rows([read_benchmark(p) for p in paths]))
+    return jobs, float((jobs["wall_seconds"] * jobs["threads"]).sum())
+
+
 def by_rule(jobs: pd.DataFrame) -> dict:
     """Jobs and summed run seconds per rule, from a cost table."""
     return {

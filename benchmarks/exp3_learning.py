@@ -31,8 +31,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "workflow"))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from exp3_campaign import by_rule, snakemake  # noqa: E402
-from ftdag.core.cost import cost_rows, read_benchmark  # noqa: E402
+from exp3_campaign import by_rule, job_table, snakemake  # noqa: E402
 from ftdag.core.io import write_json  # noqa: E402
 from ftdag.exp3 import arch_comparison  # noqa: E402
 from ftdag.exp3.names import PLOTS  # noqa: E402
@@ -100,10 +99,7 @@ def main() -> None:
     wall = time.perf_counter() - started
 
     results = workdir / "results"
-    jobs = pd.DataFrame(
-        cost_rows([read_benchmark(p) for p in sorted((results / "benchmarks/exp3").rglob("*.tsv"))])
-    )
-    core_seconds = float((jobs["wall_seconds"] * jobs["threads"]).sum())
+    jobs, core_seconds = job_table(results / "benchmarks/exp3")
     comparison = results / "exp3/arch_comparison.json"
     result = {
         "config": str(args.configfile.relative_to(REPO)),
