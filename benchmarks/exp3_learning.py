@@ -61,6 +61,7 @@ def per_arch(results: Path, arch: str) -> dict:
     }
     normalized = pd.read_csv(results / f"exp3/{arch}/normalized.csv")
     scores = arch_comparison.score_table({arch: normalized}).drop(columns="arch")
+    gaps = arch_comparison.trained_minus_transfer({arch: normalized}).drop(columns="arch")
     stats = json.loads((results / f"exp3/{arch}/models/pt1/train_stats.json").read_text())
     return {
         "pt1_clear": int(learning["clear"].astype(bool).sum()),
@@ -71,6 +72,7 @@ def per_arch(results: Path, arch: str) -> dict:
         "ftwb2_heatmap": summaries["ftwb2_evaluation_heatmap"],
         "ftwb2_vs_ftwb1": summaries["ftwb2_vs_ftwb1"],
         "cell_means_with_intervals": scores.round(4).to_dict("records"),
+        "trained_minus_transfer": gaps.round(4).to_dict("records"),
         "paper": PAPER,
     }
 

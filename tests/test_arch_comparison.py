@@ -75,6 +75,32 @@ def test_differences_are_paired_by_cell_and_say_whether_they_are_beyond_the_inte
     assert lines[-1] == "narrow: pretraining FLOPs 0.98× and device-hours 1.30× those of wide"
 
 
+def test_trained_minus_transfer_per_arch_says_whether_it_is_beyond_its_interval():
+    clear = heatmaps(0.8, 0.5, noise=0.05, seed=2)
+    overlapping = heatmaps(0.55, 0.5, noise=0.4, seed=3)
+    gaps = ac.trained_minus_transfer({"wide": clear, "narrow": overlapping})
+    wide = gaps[gaps["arch"] == "wide"].set_index("kind")
+    assert wide.loc["ftwb1", "mean"] == pytest.approx(0.3, abs=0.05)
+    assert wide.loc["ftwb1", "low"] > 0 and list(wide["n_trained"]) == [7, 6]
+    assert list(wide["n_transfer"]) == [42, 3 * 5]  # three FTWB2 models, five others each
+    narrow = gaps[gaps["arch"] == "narrow"].set_index("kind")
+    assert narrow.loc["ftwb1", "low"] < 0 < narrow.loc["ftwb1", "high"]
+    compute = pd.DataFrame([{"arch": "wide"}])
+    lines = ac.findings(ac.arch_differences({"wide": clear}), compute, gaps)
+    assert any(
+        line.startswith("wide, FTWB1: trained − transfer") and ": beyond" in line for line in lines
+    )
+    assert any(line.startswith("narrow, FTWB1") and "not beyond" in line for line in lines)
+
+
+def test_a_group_without_cells_has_no_difference():
+    table = heatmaps(0.8, 0.5)
+    table = table[~((table["kind"] == "ftwb2") & (table["task"] == "angle"))]
+    table.loc[table["kind"] == "ftwb2", "normalized"] = np.nan
+    gaps = ac.trained_minus_transfer({"wide": table}).set_index("kind")
+    assert gaps.loc["ftwb2", "n_trained"] == 0 and np.isnan(gaps.loc["ftwb2", "mean"])
+
+
 def save_model(folder, shapes, tokens):
     folder.mkdir(parents=True)
     save_file(

@@ -120,6 +120,8 @@ def _rename(config, dotted, new_name):
         ("exp3.archs.narrow.num_attention_heads", 3, ["exp3.archs.narrow"]),  # 64 % 3 != 0
         ("exp3.archs.wide.hidden_size", 24, ["exp3.archs.wide"]),  # head size 3: odd
         ("exp3.archs", {}, ["exp3.archs"]),
+        ("exp3.archs.wide.lr", 0, ["exp3.archs.wide.lr", "0"]),
+        ("exp3.archs.wide.lr", "small", ["exp3.archs.wide.lr", "'small'"]),
         (
             "exp3.archs.bad_name",
             dict(
@@ -163,6 +165,10 @@ MIX = ["distance", "trianglearea", "angle", "compass", "inside", "perimeter", "c
         ([{"tasks": MIX, "samples": 9, "epochs": 0}], ["'exp3.data.pt1_stages[0].epochs'"]),
         ([{"tasks": MIX, "samples": 9, "epochs": 1.5}], ["'exp3.data.pt1_stages[0].epochs'"]),
         (
+            [{"tasks": MIX, "samples": 9, "restart_lr": "yes"}],
+            ["'exp3.data.pt1_stages[0].restart_lr'", "'yes'", "boolean"],
+        ),
+        (
             [{"tasks": MIX, "samples": 9}, {"tasks": MIX}],
             [
                 "'exp3.data.pt1_stages[1]'",
@@ -174,7 +180,7 @@ MIX = ["distance", "trianglearea", "angle", "compass", "inside", "perimeter", "c
             [
                 "'exp3.data.pt1_stages[0]'",
                 "'epoch'",
-                "allowed: epochs, samples, tasks",
+                "allowed: epochs, restart_lr, samples, tasks",
             ],
         ),
     ],

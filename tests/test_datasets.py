@@ -8,7 +8,7 @@ import pytest
 from ftdag.core.config import schema_defaults
 from ftdag.core.records import STAGE, stage_sizes
 from ftdag.core.schedule import Stage
-from ftdag.exp3.datasets import TrainingSizes, build_eval_sets, build_training_set
+from ftdag.exp3.datasets import TrainingSizes, build_eval_sets, build_training_set, pt1_stages
 from ftdag.exp3.names import (
     MULTI_TASK,
     eval_names,
@@ -245,6 +245,17 @@ def test_the_default_pt1_is_distance_and_compass_once_then_the_mix():
     assert Counter(r["task"] for r in records[:18000]) == {"distance": 9000, "compass": 9000}
     assert Counter(r["task"] for r in records[18000:]) == {t: 2000 for t in TASK_NAMES}
     assert not {r["prompt"] for r in records} & held
+
+
+def test_a_stage_may_restart_the_learning_rate():
+    stages = [
+        {"tasks": ["distance"], "samples": 10, "epochs": 1},
+        {"tasks": ["crossing"], "samples": 20, "restart_lr": True},
+    ]
+    assert pt1_stages(stages) == (
+        Stage(10, 1, ("distance",)),
+        Stage(20, None, ("crossing",), restart_lr=True),
+    )
 
 
 def test_stage_sizes_require_every_stage_in_order():

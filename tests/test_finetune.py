@@ -8,7 +8,14 @@ import json
 import pytest
 import torch
 
-from finetune_helpers import TINY_FINETUNE, save_tiny_parent, weights, write_finetune_data
+from finetune_helpers import (
+    TINY_DIMS,
+    TINY_FINETUNE,
+    save_tiny_parent,
+    weights,
+    write_finetune_data,
+)
+from ftdag.core.tokenizer import save_tokenizer
 from ftdag.exp3 import steps
 
 
@@ -46,3 +53,20 @@ def test_lora_changes_only_the_adapted_projections_and_saves_a_plain_model(paren
         "model.layers.0.self_attn.q_proj.weight",
         "model.layers.0.self_attn.v_proj.weight",
     }
+
+
+def test_pretrain_takes_the_arch_lr_where_the_arch_has_one(tmp_path, monkeypatch):
+    """A wider arch may need a smaller peak learning rate than exp3.pretrain.lr."""
+    save_tokenizer(tmp_path / "tokenizer")
+    trained_with = []
+    monkeypatch.setattr(
+        steps, "_train_and_save", lambda *args, **kwargs: trained_with.append(args[3])
+    )
+    arch = {**TINY_DIMS, "epochs": 2}
+    for this_arch in (arch, {**arch, "lr": 1e-4}):
+        steps.pretrain(
+            "pt1.jsonl", tmp_path / "tokenizer", tmp_path / "pt1", this_arch, TINY_FINETUNE,
+            tmp_path / "pt1.pt", "cpu",
+        )  # fmt: skip
+    assert [t["lr"] for t in trained_with] == [TINY_FINETUNE["lr"], 1e-4]
+    assert {t["epochs"] for t in trained_with} == {2}

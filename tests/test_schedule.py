@@ -1,6 +1,8 @@
 """The staged schedule: where each step is, which samples it trains on, its learning rate, all
 functions of the step alone, so that a resumed run sees what an uninterrupted one saw."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -88,10 +90,8 @@ def test_the_lead_in_schedule_is_a_view_of_two_stages():
 
 def lr_scheduler(schedule: StagedSchedule):
     """The loop's learning-rate scheduler for `schedule` (peak 0.1, 5% warm-up)."""
-    total = schedule.total_steps
-    warmup = max(1, int(0.05 * total))
     optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, total, warmup))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: schedule.lr_factor(s, 0.05))
     return optimizer, scheduler
 
 
@@ -132,6 +132,44 @@ def test_a_resumed_run_sees_the_batches_and_rates_of_an_uninterrupted_one(resume
     scheduler.load_state_dict(state)
     resumed_rates = run_steps(optimizer, scheduler, s.total_steps - resume_at)
     assert resumed_rates == rates[resume_at:]
+
+
+def test_without_restarts_the_rate_is_one_warm_up_and_decay_over_the_run():
+    s = schedule()
+    warmup = max(1, int(0.05 * s.total_steps))
+    assert s.lr_segments() == [(0, s.total_steps)]
+    for step in range(s.total_steps + 1):
+        assert s.lr_factor(step, 0.05) == lr_factor(step, s.total_steps, warmup)
+
+
+def restarting(*restart_at: int) -> StagedSchedule:
+    stages = tuple(replace(st, restart_lr=k in restart_at) for k, st in enumerate(STAGES))
+    return StagedSchedule.of(stages, epochs=3, batch_size=3, seed=0)
+
+
+def test_a_stage_that_restarts_the_rate_warms_up_and_decays_on_its_own():
+    s = restarting(1)  # steps 0-1 (stage 1), then 2-13 (stages 2 and 3) anew
+    assert s.lr_segments() == [(0, 2), (2, 14)]
+    rates = [s.lr_factor(step, 0.25) for step in range(14)]
+    assert rates[:2] == [1.0, 1.0]  # the first stretch: a warm-up step, then decay (to 0 at 2)
+    assert rates[2:5] == [pytest.approx(1 / 3), pytest.approx(2 / 3), 1.0]  # warm-up again
+    assert rates[4:] == sorted(rates[4:], reverse=True) and rates[-1] == pytest.approx(1 / 9)
+    assert s.lr_factor(14, 0.25) == 0.0
+    assert restarting(0).lr_segments() == [(0, 14)]  # the first stage starts the run anyway
+    assert restarting(1, 2).lr_segments() == [(0, 2), (2, 8), (8, 14)]
+    assert s.summary()[1]["restart_lr"] is True and "restart_lr" not in s.summary()[0]
+
+
+def test_a_resumed_run_with_restarts_sees_the_rates_of_an_uninterrupted_one():
+    s = restarting(1, 2)
+    rates = run_steps(*lr_scheduler(s), s.total_steps)
+    for resume_at in (1, 2, 3, 8, 9):
+        optimizer, scheduler = lr_scheduler(s)
+        run_steps(optimizer, scheduler, resume_at)
+        state = scheduler.state_dict()
+        optimizer, scheduler = lr_scheduler(restarting(1, 2))
+        scheduler.load_state_dict(state)
+        assert run_steps(optimizer, scheduler, s.total_steps - resume_at) == rates[resume_at:]
 
 
 def test_bad_stages():

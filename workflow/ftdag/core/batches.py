@@ -88,6 +88,8 @@ class PromptAnswerData:
         parts = [self.ids, self.answer_start, self.lead_in]
         if self.stages:  # how many times each stage is seen is part of the run too
             parts.append([[s.samples, s.epochs] for s in self.stages])
+        if any(s.restart_lr for s in self.stages):  # kept out otherwise: same fingerprints
+            parts.append([k for k, s in enumerate(self.stages) if s.restart_lr])
         return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
 
     def batch(self, indices: Sequence[int]) -> dict:

@@ -35,6 +35,10 @@ class Stage:
     samples: int
     epochs: int | None = None
     tasks: tuple[str, ...] = ()  # what the stage trains on, where the data knows: for logs
+    # The learning rate warms up again at this stage's first step and decays to zero by the
+    # next restart (or the run's end): a stage that must discover a task on its own gets the
+    # annealing a run of its own would have.
+    restart_lr: bool = False
 
 
 def lead_in_stages(n_samples: int, lead_in: int) -> tuple[Stage, ...]:
@@ -85,6 +89,20 @@ class StagedSchedule:
         for k, stage in enumerate(self.stages):
             firsts.append(firsts[-1] + stage.epochs * self.steps_per_epoch(k))
         return firsts
+
+    def lr_segments(self) -> list[tuple[int, int]]:
+        """(first step, end step) of each stretch with its own warm-up and decay: the whole run,
+        cut where a stage restarts the learning rate."""
+        cuts = [self.first_step(k) for k, s in enumerate(self.stages) if s.restart_lr and k]
+        bounds = [0, *cuts, self.total_steps]
+        return list(zip(bounds[:-1], bounds[1:], strict=True))
+
+    def lr_factor(self, step: int, warmup_fraction: float) -> float:
+        """The learning rate's factor at `step`: `lr_factor` within the step's segment."""
+        segments = self.lr_segments()
+        first, end = next((s for s in segments if step < s[1]), segments[-1])
+        warmup = max(1, int(warmup_fraction * (end - first)))
+        return lr_factor(step - first, end - first, warmup)
 
     def first_step(self, stage: int) -> int:
         return self._first_steps[stage]
@@ -146,6 +164,7 @@ class StagedSchedule:
                 "epochs": stage.epochs,
                 "first_step": self.first_step(k),
                 "steps": self.first_step(k + 1) - self.first_step(k),
+                **({"restart_lr": True} if stage.restart_lr else {}),
             }
             for k, stage in enumerate(self.stages)
         ]

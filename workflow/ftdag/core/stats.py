@@ -53,3 +53,20 @@ def paired_bootstrap_difference(
     means = differences[seed_picks, item_picks].mean(axis=(1, 2))
     low, high = np.percentile(means, [2.5, 97.5])
     return float(differences.mean()), float(low), float(high)
+
+
+def bootstrap_difference_of_means(
+    a, b, n_resamples: int = 2000, seed: int = 0
+) -> tuple[float, float, float]:
+    """mean(b) - mean(a) for two independent groups of values, with a 95% percentile interval
+    from resampling each group on its own (groups of other sizes: not paired)."""
+    import numpy as np
+
+    a, b = np.asarray(a, dtype=float).ravel(), np.asarray(b, dtype=float).ravel()
+    if a.size == 0 or b.size == 0:
+        raise ValueError(f"both groups need values: {a.size} and {b.size}")
+    rng = np.random.default_rng(seed)
+    means_a = a[rng.integers(0, a.size, size=(n_resamples, a.size))].mean(axis=1)
+    means_b = b[rng.integers(0, b.size, size=(n_resamples, b.size))].mean(axis=1)
+    low, high = np.percentile(means_b - means_a, [2.5, 97.5])
+    return float(b.mean() - a.mean()), float(low), float(high)

@@ -39,7 +39,7 @@ from tqdm import tqdm
 from ftdag.core import distributed
 from ftdag.core.checkpoint import Preempted, Retention, load_checkpoint, save_checkpoint
 from ftdag.core.model import count_parameters
-from ftdag.core.schedule import Position, StagedSchedule, lead_in_stages, lr_factor
+from ftdag.core.schedule import Position, StagedSchedule, lead_in_stages
 from ftdag.core.stopping import EarlyStopping, Validation
 from ftdag.core.tracking import Tracker
 
@@ -142,12 +142,10 @@ class _Loop:
         self.checkpoint_path, self.gradient = checkpoint_path, gradient
         self.rank, self.world = distributed.rank(), distributed.world_size()
         self.schedule = schedule_for(data, config)
-        total = self.schedule.total_steps
-        warmup = max(1, int(config.warmup_fraction * total))
         model.to(device).train()
         self.optimizer = make_optimizer(model, config)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda s: lr_factor(s, total, warmup)
+            self.optimizer, lambda s: self.schedule.lr_factor(s, config.warmup_fraction)
         )
         torch.manual_seed(config.seed)
         random.seed(config.seed)

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ftdag.core.stats import paired_bootstrap_difference
+from ftdag.core.stats import bootstrap_difference_of_means, paired_bootstrap_difference
 from ftdag.exp3.names import FTWB1, FTWB2, PRETRAINED, model_kind, trained_tasks
 
 CELL_GROUPS = ((FTWB1, "trained"), (FTWB1, "transfer"), (FTWB2, "trained"), (FTWB2, "transfer"))
@@ -52,6 +52,21 @@ def score_table(normalized_by_arch: dict[str, pd.DataFrame]) -> pd.DataFrame:
             mean, low, high = mean_interval(values.to_numpy())
             rows.append([arch, kind, group, len(values), mean, low, high])
     return pd.DataFrame(rows, columns=SCORE_COLUMNS)
+
+
+def trained_minus_transfer(normalized_by_arch: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """The study's finding per arch and kind: mean of the trained cells minus the mean of the
+    transfer cells, with a 95% interval from resampling each group of cells on its own."""
+    rows = []
+    for arch, normalized in normalized_by_arch.items():
+        for kind in (FTWB1, FTWB2):
+            trained, transfer = (cells(normalized, kind, g) for g in ("trained", "transfer"))
+            diff = (float("nan"),) * 3
+            if len(trained) and len(transfer):
+                diff = bootstrap_difference_of_means(transfer.to_numpy(), trained.to_numpy())
+            rows.append([arch, kind, len(trained), len(transfer), *diff])
+    columns = ["arch", "kind", "n_trained", "n_transfer", "mean", "low", "high"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def arch_differences(normalized_by_arch: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -119,10 +134,19 @@ def _fmt(mean: float, low: float, high: float) -> str:
     return f"{mean:+.3f} (95% {low:+.3f} to {high:+.3f})"
 
 
-def findings(differences: pd.DataFrame, compute: pd.DataFrame) -> list[str]:
-    """The answer in sentences: each difference beyond its interval or not, and whether the
-    archs' compute matched."""
+def findings(
+    differences: pd.DataFrame, compute: pd.DataFrame, gaps: pd.DataFrame | None = None
+) -> list[str]:
+    """The answer in sentences: per arch, trained above transfer beyond its interval or not
+    (`gaps`: `trained_minus_transfer`); each difference between archs beyond its interval or
+    not; and whether the archs' compute matched."""
     lines = []
+    for row in (gaps if gaps is not None else pd.DataFrame()).itertuples(index=False):
+        beyond = "beyond its interval" if row.low > 0 else "not beyond its interval"
+        lines.append(
+            f"{row.arch}, {row.kind.upper()}: trained − transfer cells "
+            f"{_fmt(row.mean, row.low, row.high)}: {beyond}"
+        )
     for row in differences.itertuples(index=False):
         if not row.n:
             lines.append(f"{row.comparison}, {row.kind.upper()} {row.cells}: no shared cells")

@@ -35,7 +35,10 @@ from ftdag.exp3.world import ATLANTIS, STANDARD, World
 def pt1_stages(config_stages: list[dict]) -> tuple[Stage, ...]:
     """pt1's stages from `exp3.data.pt1_stages`; a stage without `epochs` takes the arch's
     (the loop's `TrainConfig.epochs`)."""
-    return tuple(Stage(s["samples"], s.get("epochs"), tuple(s["tasks"])) for s in config_stages)
+    return tuple(
+        Stage(s["samples"], s.get("epochs"), tuple(s["tasks"]), s.get("restart_lr", False))
+        for s in config_stages
+    )
 
 
 @dataclass(frozen=True)

@@ -55,11 +55,12 @@ def make_training_set(model: str, world_path, eval_paths, data_config: dict, out
     for k, stage in enumerate(sizes.pt1_stages):
         counts = Counter(r["task"] for r in records if r[STAGE] == k)
         log.info(
-            "  stage %d: %d samples (%s), epochs: %s",
+            "  stage %d: %d samples (%s), epochs: %s%s",
             k + 1,
             stage.samples,
-            ", ".join(f"{task} {counts[task]}" for task in stage.tasks),
+            ", ".join(f"{task} {counts[task]}" for task in dict.fromkeys(stage.tasks)),
             stage.epochs or "the arch's",
+            ", the learning rate warms up anew" if stage.restart_lr else "",
         )
 
 
@@ -132,14 +133,16 @@ def pretrain(
     run_name: str = "exp3-pt1",
 ) -> None:
     """pt1 of one arch: a model built from the arch's dims, trained on its stages
-    (`exp3.data.pt1_stages`; a stage without epochs is seen the arch's `epochs` times)."""
+    (`exp3.data.pt1_stages`; a stage without epochs is seen the arch's `epochs` times) at the
+    arch's `lr` if it has one, else `training`'s."""
     from ftdag.core.model import build_model
     from ftdag.core.tokenizer import load_tokenizer
 
     tokenizer = load_tokenizer(tokenizer_dir)
-    dims = {k: arch[k] for k in arch if k != "epochs"}
+    dims = {k: arch[k] for k in arch if k not in ("epochs", "lr")}
     model = build_model(tokenizer, seed=training["seed"], **dims).to(device)
-    training = {**training, "epochs": arch["epochs"], "lora": None}
+    training = {**training, "epochs": arch["epochs"], "lr": arch.get("lr", training["lr"])}
+    training["lora"] = None
     _train_and_save(
         model,
         tokenizer,
@@ -352,9 +355,11 @@ def arch_comparison(
     ac.plot_arch_comparison(scores, compute, out_png)
     with io.atomic_path(out_csv) as tmp:
         scores.to_csv(tmp, index=False)
-    findings = ac.findings(differences, compute)
+    gaps = ac.trained_minus_transfer(normalized)
+    findings = ac.findings(differences, compute, gaps)
     summary = {
         "scores": scores.to_dict("records"),
+        "trained_minus_transfer": gaps.to_dict("records"),
         "differences": differences.to_dict("records"),
         "compute": compute.to_dict("records"),
         "findings": findings,
