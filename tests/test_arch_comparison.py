@@ -97,8 +97,13 @@ def test_a_group_without_cells_has_no_difference():
     table = heatmaps(0.8, 0.5)
     table = table[~((table["kind"] == "ftwb2") & (table["task"] == "angle"))]
     table.loc[table["kind"] == "ftwb2", "normalized"] = np.nan
-    gaps = ac.trained_minus_transfer({"wide": table}).set_index("kind")
-    assert gaps.loc["ftwb2", "n_trained"] == 0 and np.isnan(gaps.loc["ftwb2", "mean"])
+    gaps = ac.trained_minus_transfer({"wide": table})
+    by_kind = gaps.set_index("kind")
+    assert by_kind.loc["ftwb2", "n_trained"] == 0 and np.isnan(by_kind.loc["ftwb2", "mean"])
+    lines = ac.findings(
+        ac.arch_differences({"wide": table}), pd.DataFrame([{"arch": "wide"}]), gaps
+    )
+    assert "wide, FTWB2: no trained or no transfer cells" in lines
 
 
 def save_model(folder, shapes, tokens):

@@ -352,7 +352,9 @@ def test_arch_comparison_puts_a_second_arch_beside_the_first(tmp_path, smoke_run
     known = scores.dropna(subset=["mean"])
     assert (known["ci_low"] <= known["mean"]).all() and (known["mean"] <= known["ci_high"]).all()
     assert len(summary["differences"]) == 4
-    assert all(line.startswith(("narrow - tiny", "narrow:")) for line in summary["findings"])
+    assert len(summary["trained_minus_transfer"]) == 2 * 2  # per arch, FTWB1 and FTWB2
+    prefixes = ("tiny, FTWB", "narrow, FTWB", "narrow - tiny", "narrow:")
+    assert all(line.startswith(prefixes) for line in summary["findings"])
     assert summary["provenance"]["config_hash"]
 
 

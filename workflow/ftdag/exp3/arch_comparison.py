@@ -142,6 +142,9 @@ def findings(
     not; and whether the archs' compute matched."""
     lines = []
     for row in (gaps if gaps is not None else pd.DataFrame()).itertuples(index=False):
+        if not (row.n_trained and row.n_transfer):
+            lines.append(f"{row.arch}, {row.kind.upper()}: no trained or no transfer cells")
+            continue
         beyond = "beyond its interval" if row.low > 0 else "not beyond its interval"
         lines.append(
             f"{row.arch}, {row.kind.upper()}: trained − transfer cells "
