@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import statistics
 import sys
@@ -33,11 +32,9 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "workflow"))
-sys.path.insert(0, str(REPO / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from exp3_campaign import by_rule, job_table, snakemake  # noqa: E402
+from campaign import REPO, by_rule, job_table, machine, planned_jobs, snakemake  # noqa: E402
 from ftdag.core.io import write_json  # noqa: E402
 
 TARGET = "results/compare/report.md"
@@ -95,7 +92,7 @@ def campaign(workdir: Path, cores: int, compare: dict | None = None) -> dict:
     metrics = pd.read_csv(results / "compare/metrics.csv")
     return {
         "wall_seconds": round(wall, 1),
-        "jobs_planned": int(planned.stdout.split("total")[1].split()[0]),
+        "jobs_planned": planned_jobs(planned),
         "jobs_run": len(jobs),
         "compute_share": round(core_seconds / (wall * cores), 3),
         "by_rule": by_rule(jobs),
@@ -199,7 +196,7 @@ def main() -> None:
         "target": TARGET,
         "config": "the embedded default",
         "cores": args.cores,
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "machine": machine(),
         "clean": clean,
         "rerun": rerun(root / "clean", args.cores),
         "concurrency_in_the_workflow": concurrency(root / "clean", args.repeats),

@@ -15,46 +15,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import re
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import pandas as pd
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "workflow"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from campaign import REPO, by_rule, finish, machine, planned_jobs, scratch, snakemake  # noqa: E402
 from ftdag.core.io import write_json  # noqa: E402
-
-
-def snakemake(workdir, *args) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
-    command += ["--directory", str(workdir), *args]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, check=True)
-
-
-def job_table(benchmark_dir) -> tuple[pd.DataFrame, float]:
-    """The cost rows of every benchmark file under `benchmark_dir`, and their core-seconds."""
-    from ftdag.core.cost import cost_rows, read_benchmark
-
-    paths = sorted(Path(benchmark_dir).rglob("*.tsv"))
-    jobs = pd.DataFrame(cost_rows([read_benchmark(p) for p in paths]))
-    return jobs, float((jobs["wall_seconds"] * jobs["threads"]).sum())
-
-
-def by_rule(jobs: pd.DataFrame) -> dict:
-    """Jobs and summed run seconds per rule, from a cost table."""
-    return {
-        rule: {"jobs": len(group), "seconds": round(float(group["wall_seconds"].sum()), 2)}
-        for rule, group in jobs.groupby("rule")
-    }
 
 
 def pt1_learning(workdir, arch: str) -> dict:
@@ -73,10 +43,7 @@ def main() -> None:
     args = parser.parse_args()
     out = args.out or REPO / f"benchmarks/results/exp3_{args.arch}_campaign.json"
 
-    workdir = args.keep or Path(tempfile.mkdtemp(prefix="ftdag-bench-"))
-    shutil.rmtree(workdir / "results", ignore_errors=True)
-    shutil.rmtree(workdir / ".snakemake", ignore_errors=True)
-    workdir.mkdir(parents=True, exist_ok=True)
+    workdir = scratch(args.keep)
 
     started = time.perf_counter()
     plan = snakemake(workdir, "-n", "--quiet", "rules")
@@ -102,9 +69,9 @@ def main() -> None:
     result = {
         "target": "the default (rule all)",
         "cores": args.cores,
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "machine": machine(),
         "wall_seconds": round(wall, 1),
-        "jobs": int(re.search(r"^total\s+(\d+)", plan.stdout + plan.stderr, re.M).group(1)),
+        "jobs": planned_jobs(plan),
         "benchmarked_jobs": len(jobs),
         "job_seconds": round(job_seconds, 1),
         "job_core_seconds": round(core_seconds, 1),
@@ -121,8 +88,7 @@ def main() -> None:
     }
     write_json(out, result)
     print(json.dumps({k: v for k, v in result.items() if k != "jobs_detail"}, indent=2))
-    if not args.keep:
-        shutil.rmtree(workdir, ignore_errors=True)
+    finish(workdir, args.keep)
 
 
 if __name__ == "__main__":

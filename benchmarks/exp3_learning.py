@@ -16,9 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import shutil
 import sys
 import tempfile
 import time
@@ -27,11 +24,9 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "workflow"))
-sys.path.insert(0, str(REPO / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from exp3_campaign import by_rule, job_table, snakemake  # noqa: E402
+from campaign import REPO, by_rule, finish, job_table, machine, planned_jobs, snakemake  # noqa: E402
 from ftdag.core.io import write_json  # noqa: E402
 from ftdag.exp3 import arch_comparison  # noqa: E402
 from ftdag.exp3.names import PLOTS  # noqa: E402
@@ -107,9 +102,9 @@ def main() -> None:
         "config": str(args.configfile.relative_to(REPO)),
         "archs": archs,
         "cores": args.cores,
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "machine": machine(),
         "wall_seconds": round(wall, 1),
-        "jobs_planned": int(plan.stdout.split("total")[1].split()[0]),
+        "jobs_planned": planned_jobs(plan),
         "job_core_seconds_all_runs_in_dir": round(core_seconds, 1),
         "by_rule_all_runs_in_dir": by_rule(jobs),
         "per_arch": {arch: per_arch(results, arch) for arch in archs},
@@ -120,8 +115,7 @@ def main() -> None:
     for arch, found in result["per_arch"].items():
         print(arch, "pt1 clear:", found["pt1_clear"], "of 7")
         print(json.dumps(found["cell_means_with_intervals"], indent=1))
-    if not args.keep:
-        shutil.rmtree(workdir, ignore_errors=True)
+    finish(workdir, args.keep)
 
 
 if __name__ == "__main__":

@@ -12,24 +12,15 @@ and the report's per-domain comparison with its intervals.
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
-import platform
-import shutil
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 import pandas as pd
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "workflow"))
-sys.path.insert(0, str(REPO / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from exp3_campaign import by_rule, snakemake  # noqa: E402
-from ftdag.core.cost import cost_rows, read_benchmark  # noqa: E402
+from campaign import REPO, family_parser, finish, run_family  # noqa: E402
 from ftdag.core.io import write_json  # noqa: E402
 
 TARGETS = [
@@ -63,61 +54,34 @@ def trainings(results: Path) -> dict:
     return found
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cores", type=int, default=2)
-    parser.add_argument("--out", type=Path)
-    parser.add_argument("--keep", type=Path, help="run here and keep the results")
-    parser.add_argument("--configfile", type=Path, help="merged over the embedded default")
-    args = parser.parse_args()
-    out = args.out or REPO / "benchmarks/results/mtl_campaign.json"
-    workdir = args.keep or Path(tempfile.mkdtemp(prefix="ftdag-bench-"))
-    shutil.rmtree(workdir / "results", ignore_errors=True)
-    shutil.rmtree(workdir / ".snakemake", ignore_errors=True)
-    workdir.mkdir(parents=True, exist_ok=True)
-    config = ["--configfile", str(args.configfile.resolve())] if args.configfile else []
-
-    before = snakemake(workdir, *TARGETS, "-n", "--quiet", "rules", *config)
-    started = time.perf_counter()
-    snakemake(workdir, "--cores", str(args.cores), *TARGETS, *config)
-    wall = time.perf_counter() - started
-
-    results = workdir / "results"
-    jobs = pd.DataFrame(
-        cost_rows([read_benchmark(p) for p in sorted((results / "benchmarks/mtl").rglob("*.tsv"))])
-    )
-    core_seconds = float((jobs["wall_seconds"] * jobs["threads"]).sum())
-    comparison = pd.read_csv(results / "mtl/comparison.csv")
-    per_training = trainings(results)
-    step = {
+def seconds_per_step(per_training: dict) -> dict:
+    """The fastest seconds per step of each aggregator, over its trainings."""
+    aggregators = {t["aggregator"] for t in per_training.values()}
+    return {
         aggregator: min(
             t["seconds_per_step"] for t in per_training.values() if t["aggregator"] == aggregator
         )
-        for aggregator in {t["aggregator"] for t in per_training.values()}
+        for aggregator in aggregators
     }
-    result = {
-        "target": TARGETS,
-        "config": str(args.configfile) if args.configfile else "the embedded default",
-        "cores": args.cores,
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-        "wall_seconds": round(wall, 1),
-        "jobs_planned_before_training": int(before.stdout.split("total")[1].split()[0]),
-        "jobs_run": len(jobs),
-        "job_core_seconds": round(core_seconds, 1),
-        "compute_share": round(core_seconds / (wall * args.cores), 3),
-        "by_rule": by_rule(jobs),
-        "seconds_per_step_best": step,
-        "pcgrad_step_over_baseline": round(step["pcgrad"] / step["sum"], 2)
-        if {"pcgrad", "sum"} <= set(step)
-        else None,
-        "trainings": per_training,
-        "domains": comparison[comparison["level"] == "domain"].round(4).to_dict("records"),
-        "report": (results / "mtl/report.md").read_text(),
-    }
-    write_json(out, result)
+
+
+def main() -> None:
+    args = family_parser(__doc__).parse_args()
+    workdir, result = run_family(args, "mtl", TARGETS)
+    results = workdir / "results"
+    comparison = pd.read_csv(results / "mtl/comparison.csv")
+    per_training = trainings(results)
+    step = seconds_per_step(per_training)
+    result["seconds_per_step_best"] = step
+    result["pcgrad_step_over_baseline"] = (
+        round(step["pcgrad"] / step["sum"], 2) if {"pcgrad", "sum"} <= set(step) else None
+    )
+    result["trainings"] = per_training
+    result["domains"] = comparison[comparison["level"] == "domain"].round(4).to_dict("records")
+    result["report"] = (results / "mtl/report.md").read_text()
+    write_json(args.out or REPO / "benchmarks/results/mtl_campaign.json", result)
     print(json.dumps({k: v for k, v in result.items() if k != "report"}, indent=2))
-    if not args.keep:
-        shutil.rmtree(workdir, ignore_errors=True)
+    finish(workdir, args.keep)
 
 
 if __name__ == "__main__":

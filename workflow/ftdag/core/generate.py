@@ -76,12 +76,27 @@ def greedy_decode(
         logits_to_keep=1,
         **({keyword: cache} if cache is not None else {}),
     )
-    cache, position = cache_of(output), position[:, -1:]
-    finished = torch.zeros(len(sequences), dtype=torch.bool, device=device)
+    return decode_loop(
+        model, output, attention_mask, position[:, -1:], max_new_tokens, eos_id, pad_id, most_likely
+    )
+
+
+def most_likely(logits: torch.Tensor) -> torch.Tensor:
+    return logits.argmax(dim=-1)
+
+
+def decode_loop(
+    model, output, attention_mask, position, max_new_tokens: int, eos_id: int, pad_id: int, pick
+) -> torch.Tensor:
+    """New token ids [batch, <= max_new_tokens] after a prompt's forward pass (`output`, with
+    its cache; `position`: each row's last position). Each step's tokens are
+    `pick(last logits)`; a row that produced <eos> is padded after it, and decoding stops when
+    every row has."""
+    keyword = cache_keyword(model)
+    finished = torch.zeros(len(attention_mask), dtype=torch.bool, device=attention_mask.device)
     new_tokens = []
     for step in range(max_new_tokens):
-        token = output.logits[:, -1].argmax(dim=-1)
-        token = token.masked_fill(finished, pad_id)
+        token = pick(output.logits[:, -1]).masked_fill(finished, pad_id)
         new_tokens.append(token)
         finished |= token == eos_id
         if bool(finished.all()) or step == max_new_tokens - 1:
@@ -93,9 +108,8 @@ def greedy_decode(
             attention_mask=attention_mask,
             position_ids=position,
             use_cache=True,
-            **{keyword: cache},
+            **{keyword: cache_of(output)},
         )
-        cache = cache_of(output)
     return torch.stack(new_tokens, dim=1)
 
 

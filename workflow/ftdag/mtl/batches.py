@@ -51,29 +51,40 @@ class DomainData(PromptAnswerData):
         return batch
 
     def losses(self, model, batch: dict, device) -> dict[str, torch.Tensor]:
-        size = len(batch["domain"])
-        if not self.forward_per_domain:
-            per_sample = _per_sample_losses(model, batch, device)
-            domain = batch["domain"].to(device)
-            return {
-                name: (per_sample * (domain == k)).sum() / size
-                for k, name in enumerate(self.domains)
-            }
-        losses = {}
-        for k, name in enumerate(self.domains):
-            rows = (batch["domain"] == k).nonzero().flatten()
-            if len(rows) == 0:
-                losses[name] = torch.zeros((), device=device)
-                continue
-            width = int(batch["attention_mask"][rows].sum(dim=1).max())  # right-padded
-            part = {
-                key: batch[key][rows, :width] for key in ("input_ids", "attention_mask", "labels")
-            }
-            losses[name] = _per_sample_losses(model, part, device).sum() / size
-        return losses
+        weights = torch.ones(len(batch["domain"]))
+        losses = domain_losses(
+            model, batch, weights, len(self.domains), self.forward_per_domain, device
+        )
+        return dict(zip(self.domains, losses, strict=True))
 
 
-def _per_sample_losses(model, batch: dict, device) -> torch.Tensor:
+def domain_losses(
+    model, batch: dict, weights: torch.Tensor, n_domains: int, per_domain: bool, device
+) -> list[torch.Tensor]:
+    """Each domain's loss: the sum over its rows of weight x the row's answer loss (`labels`),
+    divided by the batch size (weights of 1 for supervised training, advantages for GRPO). With
+    `per_domain`, a forward pass per domain, so that the domains' graphs are disjoint; a domain
+    without rows has a loss of 0."""
+    size = len(weights)
+    weights = weights.to(device)
+    if not per_domain:
+        per_row = weights * _answer_losses(model, batch, device)
+        domain = batch["domain"].to(device)
+        return [(per_row * (domain == k)).sum() / size for k in range(n_domains)]
+    losses = []
+    for k in range(n_domains):
+        rows = (batch["domain"] == k).nonzero().flatten()
+        if len(rows) == 0:
+            losses.append(torch.zeros((), device=device))
+            continue
+        width = int(batch["attention_mask"][rows].sum(dim=1).max())  # right-padded
+        part = {key: batch[key][rows, :width] for key in ("input_ids", "attention_mask", "labels")}
+        per_row = weights[rows.to(device)] * _answer_losses(model, part, device)
+        losses.append(per_row.sum() / size)
+    return losses
+
+
+def _answer_losses(model, batch: dict, device) -> torch.Tensor:
     logits = model(
         input_ids=batch["input_ids"].to(device),
         attention_mask=batch["attention_mask"].to(device),

@@ -22,9 +22,9 @@ from collections.abc import Sequence
 
 import torch
 
-from ftdag.core.batches import collate, per_sample_answer_loss
-from ftdag.core.generate import cache_keyword, cache_of, left_pad
-from ftdag.mtl.batches import DomainData
+from ftdag.core.batches import collate
+from ftdag.core.generate import decode_loop, left_pad
+from ftdag.mtl.batches import DomainData, domain_losses
 from ftdag.mtl.domains import reward
 
 EPS = 1e-6  # keeps a group of nearly equal rewards from dividing by zero
@@ -60,7 +60,6 @@ def sample_answers(
     global RNG, whose stream the training loop owns."""
     device = next(model.parameters()).device
     generator = torch.Generator(device=device).manual_seed(seed)
-    keyword = cache_keyword(model)
     input_ids, mask = left_pad(sequences, pad_id)
     attention_mask = mask.to(device)
     # Positions count real tokens only, as greedy decoding numbers left-padded prompts.
@@ -72,27 +71,15 @@ def sample_answers(
         use_cache=True,
         logits_to_keep=1,
     )
-    position = position[:, -1:]
-    finished = torch.zeros(len(sequences), dtype=torch.bool, device=device)
-    new_tokens = []
-    for step in range(max_new_tokens):
-        probabilities = torch.softmax(output.logits[:, -1].float() / temperature, dim=-1)
-        token = torch.multinomial(probabilities, 1, generator=generator).squeeze(1)
-        token = token.masked_fill(finished, pad_id)
-        new_tokens.append(token)
-        finished |= token == eos_id
-        if bool(finished.all()) or step == max_new_tokens - 1:
-            break
-        attention_mask = torch.cat([attention_mask, torch.ones_like(attention_mask[:, :1])], 1)
-        position = position + 1
-        output = model(
-            input_ids=token[:, None],
-            attention_mask=attention_mask,
-            position_ids=position,
-            use_cache=True,
-            **{keyword: cache_of(output)},
-        )
-    rows = torch.stack(new_tokens, dim=1).tolist()
+
+    def sample(logits: torch.Tensor) -> torch.Tensor:
+        probabilities = torch.softmax(logits.float() / temperature, dim=-1)
+        return torch.multinomial(probabilities, 1, generator=generator).squeeze(1)
+
+    new_tokens = decode_loop(
+        model, output, attention_mask, position[:, -1:], max_new_tokens, eos_id, pad_id, sample
+    )
+    rows = new_tokens.tolist()
     return [row[: row.index(eos_id) + 1] if eos_id in row else row for row in rows]
 
 
@@ -101,33 +88,9 @@ def policy_losses(
 ) -> list[torch.Tensor]:
     """Each domain's policy loss: -advantage x mean log-probability of each sampled answer
     (its labelled tokens in `inputs`), summed over the domain's answers, divided by their
-    total number. With `per_domain`, a forward pass per domain, so that the domains' graphs
-    are disjoint (see `ftdag.mtl.batches`); a domain without answers has a loss of 0."""
-    size = len(advantages)
-    advantages = advantages.to(device)
-    if not per_domain:
-        # The cross-entropy is minus the mean log-probability of the answer's tokens.
-        per_answer = advantages * _answer_nll(model, inputs, device)
-        domain = inputs["domain"].to(device)
-        return [(per_answer * (domain == k)).sum() / size for k in range(n_domains)]
-    losses = []
-    for k in range(n_domains):
-        rows = (inputs["domain"] == k).nonzero().flatten()
-        if len(rows) == 0:
-            losses.append(torch.zeros((), device=device))
-            continue
-        width = int(inputs["attention_mask"][rows].sum(dim=1).max())  # right-padded
-        part = {key: inputs[key][rows, :width] for key in ("input_ids", "attention_mask", "labels")}
-        losses.append((advantages[rows.to(device)] * _answer_nll(model, part, device)).sum() / size)
-    return losses
-
-
-def _answer_nll(model, inputs: dict, device) -> torch.Tensor:
-    logits = model(
-        input_ids=inputs["input_ids"].to(device),
-        attention_mask=inputs["attention_mask"].to(device),
-    ).logits
-    return per_sample_answer_loss(logits, inputs["labels"].to(device))
+    total number (`ftdag.mtl.batches.domain_losses`, weighted by the advantages: the
+    cross-entropy is minus the mean log-probability of the answer's tokens)."""
+    return domain_losses(model, inputs, advantages, n_domains, per_domain, device)
 
 
 class GroupRelativeData(DomainData):
