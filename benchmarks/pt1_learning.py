@@ -36,6 +36,33 @@ from ftdag.exp3.tasks import TASK_NAMES, sample_examples  # noqa: E402
 from ftdag.exp3.world import STANDARD, generate_world  # noqa: E402
 
 
+def build_data(args: argparse.Namespace) -> tuple:
+    """The world; held-out prompts per task; the lead-in records; the training records (the
+    lead-in first), none of them a held-out prompt."""
+    tasks = args.tasks.split(",")
+    world = generate_world(0, args.cities, 4, 6, 100, city_names=args.city_names)
+    rng = np.random.default_rng(0)
+    held_out = {
+        t: [
+            e.to_record(STANDARD)
+            for e in sample_examples((t,), args.eval_samples, world, rng, False)
+        ]
+        for t in tasks
+    }
+    exclude = {r["prompt"] for records in held_out.values() for r in records}
+    lead_in = [
+        e.to_record(STANDARD)
+        for e in sample_examples(
+            args.lead_in_tasks.split(","), args.lead_in_samples, world, rng, False, exclude=exclude
+        )
+    ]
+    training = lead_in + [
+        e.to_record(STANDARD)
+        for e in sample_examples(tasks, args.samples, world, rng, False, exclude=exclude)
+    ]
+    return world, held_out, lead_in, training
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", default=",".join(TASK_NAMES))
@@ -60,27 +87,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    tasks = args.tasks.split(",")
-    world = generate_world(0, args.cities, 4, 6, 100, city_names=args.city_names)
-    rng = np.random.default_rng(0)
-    held_out = {
-        t: [
-            e.to_record(STANDARD)
-            for e in sample_examples((t,), args.eval_samples, world, rng, False)
-        ]
-        for t in tasks
-    }
-    exclude = {r["prompt"] for records in held_out.values() for r in records}
-    lead_in = [
-        e.to_record(STANDARD)
-        for e in sample_examples(
-            args.lead_in_tasks.split(","), args.lead_in_samples, world, rng, False, exclude=exclude
-        )
-    ]
-    training = lead_in + [
-        e.to_record(STANDARD)
-        for e in sample_examples(tasks, args.samples, world, rng, False, exclude=exclude)
-    ]
+    world, held_out, lead_in, training = build_data(args)
     tokenizer = build_tokenizer()
     model = build_model(
         tokenizer, args.hidden, 4 * args.hidden, max(2, args.hidden // 32), args.layers, args.seed

@@ -200,6 +200,25 @@ def stopped_steps(log_text: str) -> set[int]:
     return {int(s) for s in re.findall(r"stopped by signal at step (\d+)", log_text)}
 
 
+def assert_mtl_trained_once_and_evaluated_in_chunks(workdir, both: str) -> None:
+    """`both`: the consoles of the cancelled run and the rerun."""
+    # mtl: each arm's training is one submission, and the snapshots it kept were evaluated in
+    # chunks of up to 3 (tests/profiles/slurm-local), planned once training had run, each
+    # snapshot once. (Whether that happened before or after the cancel varies.) With a
+    # checkpoint finishing mid-run, no chunk was re-packed and submitted twice.
+    everything = submissions_in_run(both)
+    kept = [
+        snapshot
+        for arm in ("baseline", "pcgrad")
+        for snapshot in kept_snapshots(workdir / f"results/mtl/{arm}/seed0/training")
+    ]
+    assert everything["rule_mtl_train"] == 2 and "rule_mtl_evaluate" not in everything
+    assert 1 <= everything["mtl_evaluation"] <= len(kept)
+    assert len(re.findall(r"Finished jobid: \d+ \(Rule: mtl_evaluate\)", both)) == len(kept)
+    assert max(progress_percentages(both)) <= 100
+    assert (workdir / "results/mtl/report.md").exists()
+
+
 def test_smoke_campaign_through_slurm_with_a_cancelled_training_job(cluster, tmp_path):
     workdir = tmp_path / "work"
     workdir.mkdir()
@@ -263,22 +282,7 @@ def test_smoke_campaign_through_slurm_with_a_cancelled_training_job(cluster, tmp
         {"rule_exp3_pretrain": 1, "rule_exp3_finetune": 9, "exp3_evaluation": 5}
     ), output[-4000:]
     assert (workdir / "results/curriculum/verdict.md").exists()
-    # mtl: each arm's training is one submission, and the snapshots it kept were evaluated in
-    # chunks of up to 3 (tests/profiles/slurm-local), planned once training had run, each
-    # snapshot once. (Whether that happened before or after the cancel varies.) With a
-    # checkpoint finishing mid-run, no chunk was re-packed and submitted twice.
-    both = console.read_text() + output
-    everything = submissions_in_run(both)
-    kept = [
-        snapshot
-        for arm in ("baseline", "pcgrad")
-        for snapshot in kept_snapshots(workdir / f"results/mtl/{arm}/seed0/training")
-    ]
-    assert everything["rule_mtl_train"] == 2 and "rule_mtl_evaluate" not in everything
-    assert 1 <= everything["mtl_evaluation"] <= len(kept)
-    assert len(re.findall(r"Finished jobid: \d+ \(Rule: mtl_evaluate\)", both)) == len(kept)
-    assert max(progress_percentages(both)) <= 100
-    assert (workdir / "results/mtl/report.md").exists()
+    assert_mtl_trained_once_and_evaluated_in_chunks(workdir, console.read_text() + output)
 
     for plot in ("ftwb2_vs_ftwb1", "ftwb1_evaluation_heatmap", "ftwb2_evaluation_heatmap"):
         assert (workdir / f"results/exp3/plots/tiny_{plot}.png").stat().st_size > 10_000

@@ -159,12 +159,11 @@ RESULT_TABLES = ("metrics.csv", "normalized.csv", "pt1_learning.csv")
 
 
 @pytest.mark.slow
-def test_smoke_campaign_killed_and_resumed(tmp_path, smoke_run):
-    """Kill the whole run once some fine-tunes are done; the rerun plans only what is missing,
-    then completes all three plots, and a further dry-run has nothing to do. Its metrics are
-    those of the uninterrupted run: same config and seed on one machine, same values."""
+def kill_once_fine_tunes_finish(workdir, count: int) -> list[str]:
+    """Starts the smoke campaign, kills its whole process group once `count` fine-tunes are
+    done, and returns the fine-tunes done by then."""
     process = subprocess.Popen(
-        snakemake_command(tmp_path, "--cores", "2"),
+        snakemake_command(workdir, "--cores", "2"),
         cwd=REPO,
         env=snakemake_env(),
         stdout=subprocess.DEVNULL,
@@ -172,14 +171,18 @@ def test_smoke_campaign_killed_and_resumed(tmp_path, smoke_run):
         start_new_session=True,
     )
     deadline = time.time() + 600
-    while len(outputs_done(tmp_path)["finetuned"]) < 2:
+    while len(outputs_done(workdir)["finetuned"]) < count:
         assert process.poll() is None, "the run ended before it could be interrupted"
         assert time.time() < deadline, "no fine-tune finished in time"
         time.sleep(0.2)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
-    finished = outputs_done(tmp_path)["finetuned"]
+    return outputs_done(workdir)["finetuned"]
 
+
+def assert_rerun_plans_only_what_is_missing(tmp_path, finished: list[str]) -> None:
+    """After the kill: the lock removed, the plan retrains no pt1 and redoes at most a job per
+    core of what was finished."""
     # A hard kill leaves Snakemake's lock behind; what a user does next:
     run_snakemake(tmp_path, "--unlock")
     plan = run_snakemake(tmp_path, "-n").stdout
@@ -199,7 +202,10 @@ def test_smoke_campaign_killed_and_resumed(tmp_path, smoke_run):
             # rerun-incomplete (profiles/default) reports these as forced
             assert "incomplete" in reason.lower() or reason == "Forced execution", reason
 
-    run_snakemake(tmp_path, "--cores", "2")
+
+def assert_a_complete_smoke_run(tmp_path) -> None:
+    """All plots, metrics, normalized scores and the pt1 check of the smoke run, and nothing
+    left to do."""
     results = tmp_path / "results/exp3"
     for plot in PLOTS:
         png = results / "plots" / f"tiny_{plot}.png"
@@ -235,6 +241,10 @@ def test_smoke_campaign_killed_and_resumed(tmp_path, smoke_run):
     assert "pt1 beats knowing nothing" in learning_log.read_text()
     assert not list(results.glob("tiny/checkpoints/*.pt"))  # finished runs leave none behind
     assert "Nothing to be done" in run_snakemake(tmp_path, "-n").stdout
+
+
+def assert_same_results(results, smoke_run) -> None:
+    """Tables and plot summaries equal those of the uninterrupted run."""
     for table in RESULT_TABLES:
         resumed = pd.read_csv(results / "tiny" / table)
         pd.testing.assert_frame_equal(resumed, pd.read_csv(smoke_run / "results/exp3/tiny" / table))
@@ -247,6 +257,17 @@ def test_smoke_campaign_killed_and_resumed(tmp_path, smoke_run):
             == uninterrupted.pop("provenance")["config_hash"]
         )
         assert resumed == uninterrupted
+
+
+def test_smoke_campaign_killed_and_resumed(tmp_path, smoke_run):
+    """Kill the whole run once some fine-tunes are done; the rerun plans only what is missing,
+    then completes all three plots, and a further dry-run has nothing to do. Its metrics are
+    those of the uninterrupted run: same config and seed on one machine, same values."""
+    finished = kill_once_fine_tunes_finish(tmp_path, 2)
+    assert_rerun_plans_only_what_is_missing(tmp_path, finished)
+    run_snakemake(tmp_path, "--cores", "2")
+    assert_a_complete_smoke_run(tmp_path)
+    assert_same_results(tmp_path / "results/exp3", smoke_run)
 
     run_snakemake(tmp_path, "--report", "report.html")
     report = (tmp_path / "report.html").read_text(errors="replace")
