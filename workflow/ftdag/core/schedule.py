@@ -97,9 +97,14 @@ class StagedSchedule:
         bounds = [0, *cuts, self.total_steps]
         return list(zip(bounds[:-1], bounds[1:], strict=True))
 
+    @cached_property
+    def _lr_segments(self) -> list[tuple[int, int]]:
+        return self.lr_segments()
+
     def lr_factor(self, step: int, warmup_fraction: float) -> float:
-        """The learning rate's factor at `step`: `lr_factor` within the step's segment."""
-        segments = self.lr_segments()
+        """The learning rate's factor at `step`: `lr_factor` within the step's segment (called
+        every training step; the segments are computed once)."""
+        segments = self._lr_segments
         first, end = next((s for s in segments if step < s[1]), segments[-1])
         warmup = max(1, int(warmup_fraction * (end - first)))
         return lr_factor(step - first, end - first, warmup)

@@ -141,8 +141,8 @@ def pretrain(
     tokenizer = load_tokenizer(tokenizer_dir)
     dims = {k: arch[k] for k in arch if k not in ("epochs", "lr")}
     model = build_model(tokenizer, seed=training["seed"], **dims).to(device)
-    training = {**training, "epochs": arch["epochs"], "lr": arch.get("lr", training["lr"])}
-    training["lora"] = None
+    lr = arch.get("lr", training["lr"])
+    training = {**training, "epochs": arch["epochs"], "lr": lr, "lora": None}
     _train_and_save(
         model,
         tokenizer,
